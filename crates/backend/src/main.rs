@@ -1,0 +1,22 @@
+//! Backend: the REST API over the community's database.
+
+mod app;
+mod config;
+
+use std::process::ExitCode;
+
+use telemetry::ServiceInfo;
+
+const SERVICE: ServiceInfo = ServiceInfo {
+    name: "backend",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+fn main() -> ExitCode {
+    telemetry::config::load_dotenv();
+    let config = match config::Config::from_env() {
+        Ok(config) => config,
+        Err(error) => return telemetry::config::exit_on_error(&error),
+    };
+    telemetry::service::run(SERVICE, config.telemetry.clone(), |_| app::serve(config))
+}

@@ -1,0 +1,22 @@
+//! Bot: the Discord bot, with a small HTTP server for probes and metrics.
+
+mod app;
+mod config;
+
+use std::process::ExitCode;
+
+use telemetry::ServiceInfo;
+
+const SERVICE: ServiceInfo = ServiceInfo {
+    name: "bot",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+fn main() -> ExitCode {
+    telemetry::config::load_dotenv();
+    let config = match config::Config::from_env() {
+        Ok(config) => config,
+        Err(error) => return telemetry::config::exit_on_error(&error),
+    };
+    telemetry::service::run(SERVICE, config.telemetry.clone(), |_| app::serve(config))
+}

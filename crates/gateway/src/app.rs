@@ -1,0 +1,20 @@
+//! The gateway's router and server.
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+pub fn router() -> Router {
+    Router::new().merge(telemetry::ops::router())
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(context = "Bootstrap", backend = %config.backend_url, "Gateway running on http://{addr}");
+    axum::serve(listener, router())
+        .with_graceful_shutdown(telemetry::shutdown::signal())
+        .await?;
+    Ok(())
+}

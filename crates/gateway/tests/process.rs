@@ -1,0 +1,35 @@
+//! The gateway binary as a real process: starts, answers `/live`, rejects bad
+//! configuration with exit code 2.
+
+use testkit::{ServiceBuilder, assert_config_error};
+
+#[tokio::test]
+async fn answers_live_on_an_ephemeral_port() {
+    let mut service = ServiceBuilder::new("gateway").spawn();
+    service.wait_live().await;
+    let body: serde_json::Value = testkit::http_client()
+        .get(service.url("/live"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("GET /live")
+        .json()
+        .await
+        .expect("JSON body");
+    assert_eq!(body["status"], "ok");
+}
+
+#[test]
+fn unparsable_port_exits_2_naming_the_variable() {
+    assert_config_error("gateway", "PORT", "abc");
+}
+
+#[test]
+fn unknown_log_format_exits_2_naming_the_variable() {
+    assert_config_error("gateway", "LOG_FORMAT", "xml");
+}
+
+#[test]
+fn malformed_backend_url_exits_2_naming_the_variable() {
+    assert_config_error("gateway", "BACKEND_URL", "localhost:3000");
+}

@@ -1,0 +1,305 @@
+//! Test support shared by the integration tests of every crate: spawn a
+//! service binary as a real process on an ephemeral port, wait by polling
+//! with a deadline (never a fixed sleep), and clean up every process started.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// How long a test waits for a service to answer before failing.
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A free TCP port on loopback (bound then released: the kernel does not
+/// hand it out again immediately).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .unwrap_or_else(|error| panic!("cannot reserve a port: {error}"))
+}
+
+/// Path of a workspace binary built into the same target directory as the
+/// running test (`target/<profile>/<name>`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|error| panic!("current_exe: {error}"));
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap_or_else(|| panic!("unexpected test path {}", exe.display()));
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
+pub async fn poll_until<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// A plain HTTP client for tests (no proxy, short timeout).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_else(|error| panic!("reqwest client: {error}"))
+}
+
+/// Output captured from a child process, line by line.
+#[derive(Clone, Default)]
+pub struct Output(Arc<Mutex<Vec<String>>>);
+
+impl Output {
+    fn capture(self, stream: impl Read + Send + 'static) -> thread::JoinHandle<()> {
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Ok(mut lines) = self.0.lock() {
+                    lines.push(line);
+                }
+            }
+        })
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|lines| lines.clone()).unwrap_or_default()
+    }
+
+    pub fn text(&self) -> String {
+        self.lines().join("\n")
+    }
+}
+
+/// A running service process; killed (and reaped) when dropped.
+pub struct Service {
+    pub name: String,
+    pub port: u16,
+    child: Child,
+    pub stdout: Output,
+    pub stderr: Output,
+}
+
+/// Builder for a [`Service`]: the binary plus its environment.
+pub struct ServiceBuilder {
+    name: String,
+    command: Command,
+    port: u16,
+}
+
+impl ServiceBuilder {
+    /// A workspace binary on a fresh loopback port (passed as `PORT`), with
+    /// no colour, development defaults and a throwaway `.env`-free cwd.
+    pub fn new(name: &str) -> Self {
+        let port = free_port();
+        let mut command = Command::new(binary(name));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("NO_COLOR", "1")
+            .env("ENVIRONMENT", "development")
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Self {
+            name: name.to_owned(),
+            command,
+            port,
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<std::path::Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    pub fn spawn(mut self) -> Service {
+        let mut child = self
+            .command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot spawn {}: {error}", self.name));
+        let stdout = Output::default();
+        let stderr = Output::default();
+        if let Some(out) = child.stdout.take() {
+            drop(stdout.clone().capture(out));
+        }
+        if let Some(err) = child.stderr.take() {
+            drop(stderr.clone().capture(err));
+        }
+        Service {
+            name: self.name,
+            port: self.port,
+            child,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Service {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until `GET path` answers with `status`.
+    pub async fn wait_for_status(&mut self, path: &str, status: u16) {
+        let client = http_client();
+        let url = self.url(path);
+        let name = self.name.clone();
+        let what = format!("{name} to answer {status} on {path}");
+        let start = Instant::now();
+        loop {
+            if let Ok(response) = client.get(&url).send().await
+                && response.status().as_u16() == status
+            {
+                return;
+            }
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!(
+                    "{name} exited ({exit}) before answering on {path}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout.text(),
+                    self.stderr.text()
+                );
+            }
+            assert!(
+                start.elapsed() < STARTUP_DEADLINE,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `/live` answers 200.
+    pub async fn wait_live(&mut self) {
+        self.wait_for_status("/live", 200).await;
+    }
+
+    /// Sends `signal` (e.g. "TERM", "INT") to the process.
+    pub fn signal(&self, signal: &str) {
+        send_signal(self.child.id(), signal);
+    }
+
+    /// Waits for the process to exit, up to `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
+        wait_exit(&mut self.child, deadline)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal by name through `kill(1)` (keeps the workspace free of
+/// `unsafe`).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "kill -{signal} {pid} failed"
+    );
+}
+
+/// Waits for `child` to exit, polling, up to `deadline` (panics after).
+pub fn wait_exit(child: &mut Child, deadline: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if start.elapsed() < deadline => thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                panic!("process {} did not exit within {deadline:?}", child.id());
+            }
+            Err(error) => panic!("waiting for process {}: {error}", child.id()),
+        }
+    }
+}
+
+/// Runs a binary to completion with `env` (for configuration errors).
+pub fn run_to_exit(name: &str, env: &[(&str, &str)]) -> (ExitStatus, String) {
+    let mut command = Command::new(binary(name));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot spawn {name}: {error}"));
+    let stderr = Output::default();
+    let reader = child.stderr.take().map(|err| stderr.clone().capture(err));
+    let status = wait_exit(&mut child, STARTUP_DEADLINE);
+    // The pipe closes with the process: the reader ends once it has drained.
+    if let Some(reader) = reader {
+        let _ = reader.join();
+    }
+    (status, stderr.text())
+}
+
+/// Asserts that `name`, started with `env` set to a bad value, exits with
+/// code 2 and one stderr line naming the variable and the value.
+pub fn assert_config_error(name: &str, var: &str, value: &str) {
+    let (status, stderr) = run_to_exit(name, &[(var, value)]);
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "{name} with {var}={value:?} should exit 2, got {status}; stderr:\n{stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one stderr line, got:\n{stderr}");
+    assert!(
+        lines[0].contains(var) && lines[0].contains(value),
+        "stderr should name {var} and {value:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "must not panic: {stderr}");
+}
