@@ -1,5 +1,6 @@
 //! `make dev-all` smoke test: the script starts all three services, they
 //! answer `/live`, and SIGINT leaves no process behind.
+#![allow(clippy::expect_used)] // test code: a failed expectation is a failed test
 
 use std::{
     path::Path,
@@ -31,7 +32,11 @@ fn alive(pid: u32) -> bool {
 async fn dev_all_runs_three_services_and_sigint_stops_them_all() {
     let bin_dir = binary("backend").parent().expect("bin dir").to_path_buf();
     let target_dir = bin_dir.parent().expect("target dir");
-    let profile = bin_dir.file_name().expect("profile").to_string_lossy().to_string();
+    let profile = bin_dir
+        .file_name()
+        .expect("profile")
+        .to_string_lossy()
+        .to_string();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let data = std::env::temp_dir().join(format!("dev-all-{}", std::process::id()));
     std::fs::create_dir_all(&data).expect("temp dir");
@@ -49,7 +54,10 @@ async fn dev_all_runs_three_services_and_sigint_stops_them_all() {
         .env("BOT_HTTP_PORT", bot.to_string())
         .env("BACKEND_URL", format!("http://127.0.0.1:{backend}"))
         .env("GATEWAY_URL", format!("http://127.0.0.1:{gateway}"))
-        .env("DATABASE_URL", format!("sqlite://{}/dev.db?mode=rwc", data.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/dev.db?mode=rwc", data.display()),
+        )
         .env_remove("PORT")
         .env_remove("DISCORD_TOKEN")
         .stdin(Stdio::null())
@@ -77,11 +85,17 @@ async fn dev_all_runs_three_services_and_sigint_stops_them_all() {
     for child in &children {
         descendants.extend(children_of(*child));
     }
-    assert!(descendants.len() >= 3, "expected the services as children, got {descendants:?}");
+    assert!(
+        descendants.len() >= 3,
+        "expected the services as children, got {descendants:?}"
+    );
 
     send_signal(script.id(), "INT");
     let status = wait_exit(&mut script, Duration::from_secs(20));
-    assert!(!status.success(), "an interrupted dev-all reports it: {status}");
+    assert!(
+        !status.success(),
+        "an interrupted dev-all reports it: {status}"
+    );
     let survivors: Vec<u32> = descendants.into_iter().filter(|pid| alive(*pid)).collect();
     assert!(survivors.is_empty(), "processes left behind: {survivors:?}");
     let _ = std::fs::remove_dir_all(data);
