@@ -67,9 +67,12 @@ for s in "${services[@]}"; do
   if [ "$use_color" = 1 ]; then badge=$(printf '\033[%s;97m %s \033[0m' "$(color "$s")" "$badge"); else badge="[$badge]"; fi
   upper=$(echo "$s" | tr '[:lower:]' '[:upper:]')
   # Lines the service printed itself carry its badge already; mark the rest.
-  awk -v badge="$badge" -v own="[$upper]" '{ if (index($0, own) == 0) print badge " " $0; else print $0; fflush() }' <"$fifo" &
+  # Each service and its reader get their own session (setsid), so a terminal
+  # Ctrl-C reaches only this script, which then sends each service exactly
+  # one SIGTERM: a second signal would skip the graceful shutdown.
+  setsid awk -v badge="$badge" -v own="[$upper]" '{ if (index($0, own) == 0) print badge " " $0; else print $0; fflush() }' <"$fifo" &
   readers+=($!)
-  "$bin_dir/$s" >"$fifo" 2>&1 &
+  setsid "$bin_dir/$s" >"$fifo" 2>&1 &
   pid_of[$s]=$!
   name_of[$!]=$s
 done

@@ -78,7 +78,9 @@ pub fn http_client() -> reqwest::Client {
 pub struct Output(Arc<Mutex<Vec<String>>>);
 
 impl Output {
-    fn capture(self, stream: impl Read + Send + 'static) -> thread::JoinHandle<()> {
+    /// Appends every line of `stream` from a background thread, which ends
+    /// when the stream closes.
+    pub fn capture(self, stream: impl Read + Send + 'static) -> thread::JoinHandle<()> {
         thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
                 if let Ok(mut lines) = self.0.lock() {

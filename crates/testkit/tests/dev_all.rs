@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use testkit::{binary, free_port, http_client, poll_until, send_signal, wait_exit};
+use testkit::{Output, binary, free_port, http_client, poll_until, send_signal, wait_exit};
 
 fn children_of(pid: u32) -> Vec<u32> {
     let output = Command::new("pgrep")
@@ -61,10 +61,19 @@ async fn dev_all_runs_three_services_and_sigint_stops_them_all() {
         .env_remove("PORT")
         .env_remove("DISCORD_TOKEN")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn dev-all.sh");
+    let output = Output::default();
+    let readers = [
+        output
+            .clone()
+            .capture(script.stdout.take().expect("stdout")),
+        output
+            .clone()
+            .capture(script.stderr.take().expect("stderr")),
+    ];
 
     let client = http_client();
     for port in [backend, gateway, bot] {
@@ -98,5 +107,18 @@ async fn dev_all_runs_three_services_and_sigint_stops_them_all() {
     );
     let survivors: Vec<u32> = descendants.into_iter().filter(|pid| alive(*pid)).collect();
     assert!(survivors.is_empty(), "processes left behind: {survivors:?}");
+    for reader in readers {
+        reader.join().expect("output reader");
+    }
+    // Each service shut down gracefully (one signal, not a kill), and every
+    // line is marked with its service's badge.
+    let text = output.text();
+    for badge in ["[BACKEND]", "[GATEWAY]", "[BOT"] {
+        let graceful = output
+            .lines()
+            .iter()
+            .any(|line| line.contains(badge) && line.contains("shutdown complete"));
+        assert!(graceful, "{badge} did not shut down gracefully:\n{text}");
+    }
     let _ = std::fs::remove_dir_all(data);
 }
