@@ -15,10 +15,12 @@
 //! `/live` checks nothing: a dependency outage must never restart pods.
 
 mod check;
+mod http_check;
 mod registry;
 mod routes;
 
 pub use check::{BoxFuture, Check, CheckOutcome, Criticality, FnCheck, check_fn};
+pub use http_check::{HttpCheck, http_check};
 pub use registry::{
     CheckReport, CheckStatus, DEFAULT_CACHE_TTL, DEFAULT_TIMEOUT, Health, HealthReport,
     HealthSettings, OverallStatus,
