@@ -89,3 +89,9 @@ async fn metrics_token_guards_metrics_only() {
     );
     assert!(body.contains("process_resident_memory_bytes"));
 }
+
+#[test]
+fn unparsable_shutdown_timings_exit_2_naming_the_variable() {
+    testkit::assert_config_error("gateway", "SHUTDOWN_GRACE_SECONDS", "soon");
+    testkit::assert_config_error("gateway", "SHUTDOWN_TIMEOUT_SECONDS", "-1");
+}

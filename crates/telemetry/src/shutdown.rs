@@ -218,6 +218,19 @@ pub async fn serve(
     Ok(())
 }
 
+/// Resolves on the first SIGINT or SIGTERM; a second signal exits at once.
+/// For a server, prefer [`Shutdown`] and [`serve`], which also flip
+/// readiness and honour the grace period and the drain deadline.
+pub async fn signal() {
+    wait_for_signal().await;
+    tracing::info!(context = "Shutdown", "shutdown signal received");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        eprintln!("second shutdown signal: exiting now");
+        std::process::exit(FORCED_EXIT_CODE);
+    });
+}
+
 async fn wait_for_signal() {
     let ctrl_c = async {
         if signal::ctrl_c().await.is_err() {
