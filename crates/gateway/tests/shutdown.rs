@@ -102,7 +102,50 @@ async fn sigterm_under_load_drops_no_request_and_exits_0() {
     let deadline = GRACE + Duration::from_secs(TIMEOUT_SECONDS) + Duration::from_secs(5);
     let status = tokio::task::block_in_place(|| service.wait_exit(deadline));
     assert_eq!(status.code(), Some(0), "stdout:\n{}", service.stdout.text());
-    let stdout = service.stdout.text();
-    assert!(stdout.contains("shutdown signal received"), "{stdout}");
-    assert!(stdout.contains("shutdown complete"), "{stdout}");
+    // The pipe is read by a thread: poll until the last lines arrive.
+    let stdout = service.stdout.clone();
+    testkit::poll_until(
+        Duration::from_secs(5),
+        "`shutdown complete` on stdout",
+        || {
+            let text = stdout.text();
+            async move { text.contains("shutdown complete").then_some(()) }
+        },
+    )
+    .await;
+    assert!(
+        stdout.text().contains("shutdown signal received"),
+        "{}",
+        stdout.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let mut service = ServiceBuilder::new("gateway")
+        .env("SHUTDOWN_GRACE_SECONDS", "3600")
+        .spawn();
+    service.wait_live().await;
+    service.signal("TERM");
+    service.wait_for_status("/ready", 503).await;
+    // Still serving during the (long) grace period.
+    service.wait_for_status("/live", 200).await;
+    service.signal("INT");
+    let status = tokio::task::block_in_place(|| service.wait_exit(Duration::from_secs(10)));
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "stderr:\n{}",
+        service.stderr.text()
+    );
+    let stderr = service.stderr.clone();
+    testkit::poll_until(
+        Duration::from_secs(5),
+        "the forced-exit line on stderr",
+        || {
+            let seen = stderr.text().contains("second shutdown signal");
+            async move { seen.then_some(()) }
+        },
+    )
+    .await;
 }
