@@ -42,3 +42,4 @@ nextest: build
 check-k8s: ## Validate infrastructure/k8s/ against the Kubernetes API schemas (strict)
 	python3 -m kubernetes_validate --strict --quiet -k 1.30.0 infrastructure/k8s/*.yaml
 	python3 -m kubernetes_validate --strict --quiet infrastructure/k8s/*.yaml
+	python3 infrastructure/k8s/check_timings.py

@@ -67,6 +67,11 @@ where
         let method = method_label(request.method());
         let route = route_label(&request);
         let request_id = RequestId::from_headers(request.headers());
+        // Also on the request itself, so a handler that forwards the incoming
+        // headers upstream carries the id the log line shows.
+        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+            request.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
         request.extensions_mut().insert(request_id.clone());
 
         Box::pin(async move {
