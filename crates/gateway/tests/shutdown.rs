@@ -102,6 +102,7 @@ async fn sigterm_under_load_drops_no_request_and_exits_0() {
     let deadline = GRACE + Duration::from_secs(TIMEOUT_SECONDS) + Duration::from_secs(5);
     let status = tokio::task::block_in_place(|| service.wait_exit(deadline));
     assert_eq!(status.code(), Some(0), "stdout:\n{}", service.stdout.text());
+    eprintln!("exited 0 {:?} after SIGTERM", signalled.elapsed());
     // The pipe is read by a thread: poll until the last lines arrive.
     let stdout = service.stdout.clone();
     testkit::poll_until(

@@ -12,7 +12,11 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
+use axum::{
+    Router,
+    http::{HeaderValue, header},
+    response::Response,
+};
 use tokio::{net::TcpListener, signal, sync::watch};
 
 use crate::config::{ConfigError, Environment, parse_or};
@@ -187,6 +191,9 @@ pub async fn serve(
     shutdown: &Shutdown,
 ) -> std::io::Result<()> {
     shutdown.listen_for_signals();
+    let router = router.layer(axum::middleware::map_response(close_when_draining(
+        shutdown,
+    )));
     let stop = {
         let shutdown = shutdown.clone();
         async move { shutdown.stopping().await }
@@ -229,6 +236,24 @@ pub async fn signal() {
         eprintln!("second shutdown signal: exiting now");
         std::process::exit(FORCED_EXIT_CODE);
     });
+}
+
+/// During the grace period, answers carry `Connection: close`: a client
+/// holding a keep-alive connection (which a load balancer's endpoint change
+/// does not affect) reconnects, reaching another instance, instead of
+/// reusing the connection until the drain closes it under its feet.
+fn close_when_draining(
+    shutdown: &Shutdown,
+) -> impl Fn(Response) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    let shutdown = shutdown.clone();
+    move |mut response: Response| {
+        if shutdown.is_shutting_down() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        std::future::ready(response)
+    }
 }
 
 async fn wait_for_signal() {

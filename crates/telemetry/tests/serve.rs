@@ -111,3 +111,34 @@ async fn the_drain_deadline_abandons_a_request_that_would_never_finish() {
     );
     stuck.abort();
 }
+
+#[tokio::test]
+async fn during_the_grace_period_answers_ask_clients_to_reconnect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = Shutdown::new(ShutdownConfig {
+        grace: Duration::from_secs(3600),
+        timeout: Duration::from_secs(1),
+    });
+    let router = app(Arc::new(Notify::new()), Duration::ZERO);
+    let server = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { telemetry::serve(listener, router, &shutdown).await })
+    };
+    let keep_alive = |addr| async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /wait HTTP/1.1\r\nhost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = vec![0; 4096];
+        let n = stream.read(&mut buffer).await.unwrap();
+        String::from_utf8_lossy(&buffer[..n]).to_ascii_lowercase()
+    };
+    assert!(!keep_alive(addr).await.contains("connection: close"));
+    shutdown.begin();
+    let response = keep_alive(addr).await;
+    assert!(response.starts_with("http/1.1 200"), "{response}");
+    assert!(response.contains("connection: close"), "{response}");
+    server.abort();
+}
