@@ -5,6 +5,11 @@ set -euo pipefail
 
 need_apt=()
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+# Observability stack checks (make check-infra) and the real-Prometheus test.
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -13,4 +18,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# npm packages of the infrastructure checks (lockfile committed; `npm ci`
+# again only when the lockfile changed since the last install).
+checks="$(dirname "$0")/../infrastructure/checks"
+if ! cmp -s "$checks/package-lock.json" "$checks/node_modules/.installed-lock.json" 2>/dev/null; then
+  (cd "$checks" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.installed-lock.json)
 fi
