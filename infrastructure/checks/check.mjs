@@ -120,9 +120,32 @@ for (const file of readdirSync(join(infra, lokiRuleDir))) {
   if (alerts.length < 2) problem(ruleFile, "expected the two log-based alerts (error burst, silent app)");
 }
 
+// The guide's cookbook: every ```logql block, one query per run of
+// non-comment lines (a query may span lines).
+const guide = "docs/monitoring.md";
+let docQueries = 0;
+const blocks = readFileSync(join(repo, guide), "utf8").matchAll(/```logql\n([\s\S]*?)```/g);
+for (const [, block] of blocks) {
+  let current = [];
+  const flush = () => {
+    if (current.length > 0) {
+      logql.push([`${guide} cookbook`, current.join(" ")]);
+      docQueries += 1;
+    }
+    current = [];
+  };
+  for (const line of block.split("\n")) {
+    if (line.trim() === "" || line.trim().startsWith("#")) flush();
+    else current.push(line.trim());
+  }
+  flush();
+}
+if (docQueries < 50) problem(guide, `expected the cookbook's queries, found ${docQueries}`);
+
 // --- LogQL ------------------------------------------------------------------------
 for (const [where, expr] of logql) {
-  for (const error of logqlErrors(expr)) problem(where, `LogQL error near ${JSON.stringify(error.text)} in ${expr}`);
+  const [first] = logqlErrors(expr);
+  if (first) problem(where, `LogQL error near ${JSON.stringify(first.text)} in ${expr}`);
 }
 
 // --- Loki and Tempo configs ----------------------------------------------------------
@@ -173,4 +196,4 @@ if (problems.length > 0) {
   for (const line of problems) console.error(`check-infra: ${line}`);
   process.exit(1);
 }
-console.log(`check-infra: ${files.length} dashboards, ${logql.length} LogQL expressions, ${promAlerts.length} Prometheus alerts, Loki and Tempo configs: OK`);
+console.log(`check-infra: ${files.length} dashboards, ${logql.length} LogQL expressions (${docQueries} from the guide), ${promAlerts.length} Prometheus alerts, Loki and Tempo configs: OK`);
