@@ -192,6 +192,21 @@ for (const file of ["tempo/tempo.yaml", "tempo/tempo-prod.yaml"]) {
   });
 }
 
+// --- Dockerfile (no engine here to build it: check its shape) ------------------------
+const dockerfile = readFileSync(join(infra, "docker/Dockerfile"), "utf8");
+const stages = [...dockerfile.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)/gim)].map((m) => m[1]);
+for (const target of ["build", "runtime", "backend", "gateway", "bot"]) {
+  if (!stages.includes(target)) problem("docker/Dockerfile", `no stage ${target}`);
+}
+const users = [...dockerfile.matchAll(/^USER\s+(\S+)/gim)].map((m) => m[1]);
+if (users.length === 0 || users.some((u) => /^(0|root)(:|$)/.test(u))) problem("docker/Dockerfile", "the runtime must run as a non-root USER");
+const compose = readYaml("docker/docker-compose.yml");
+for (const [name, service] of Object.entries(compose.services)) {
+  const target = service.build?.target;
+  if (target && !stages.includes(target)) problem("docker/docker-compose.yml", `${name} builds target ${target}, not in the Dockerfile`);
+  if (service.build && !(service.profiles ?? []).includes("apps")) problem("docker/docker-compose.yml", `${name} must be in the profile apps`);
+}
+
 if (problems.length > 0) {
   for (const line of problems) console.error(`check-infra: ${line}`);
   process.exit(1);
