@@ -138,8 +138,8 @@ async fn prometheus_scrapes_the_three_services_and_the_red_panels_have_data() {
     if !prometheus::tools_available() {
         return;
     }
-    let data = std::env::temp_dir().join(format!("prometheus-test-{}", std::process::id()));
-    std::fs::create_dir_all(&data).unwrap();
+    let data = TempDir::new("prometheus-test");
+    let data = &data.0;
     let mut backend = ServiceBuilder::new("backend")
         .env(
             "DATABASE_URL",
@@ -229,7 +229,21 @@ async fn prometheus_scrapes_the_three_services_and_the_red_panels_have_data() {
         let result = prometheus.wait_for_data(&expr, DATA_DEADLINE).await;
         assert!(!result.is_empty(), "{}: no data for {expr}", query.name);
     }
+}
 
-    drop((backend, gateway, bot));
-    let _ = std::fs::remove_dir_all(&data);
+/// A directory removed on drop, even when the test fails.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
