@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: help dev-all dev-backend dev-gateway dev-bot build test test-deps lint fmt-check clippy nextest \
-        bench test-faults stack-up stack-down stack-logs stack-reset check-k8s
+        bench test-faults stack-up stack-down stack-logs stack-reset check-k8s check-infra
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ dev-bot: ## Run the bot alone (HTTP port 3003)
 build: ## Build every binary (debug)
 	$(CARGO) build --workspace --bins
 
-test: test-deps fmt-check clippy check-k8s nextest ## Everything CI runs: install what is missing, lint, the whole suite
+test: test-deps fmt-check clippy check-k8s check-infra nextest ## Everything CI runs: install what is missing, lint, the whole suite
 
 test-deps: ## Install the tools the tests need (idempotent)
 	@scripts/install-test-deps.sh
@@ -43,3 +43,32 @@ check-k8s: ## Validate infrastructure/k8s/ against the Kubernetes API schemas (s
 	python3 -m kubernetes_validate --strict --quiet -k 1.30.0 infrastructure/k8s/*.yaml
 	python3 -m kubernetes_validate --strict --quiet infrastructure/k8s/*.yaml
 	python3 infrastructure/k8s/check_timings.py
+
+# --- Observability stack (infrastructure/docker) ------------------------------
+COMPOSE_FILE_DEV := infrastructure/docker/docker-compose.yml
+# `docker compose` (plugin) when present, else the standalone docker-compose.
+COMPOSE_PLUGIN := $(shell docker compose version >/dev/null 2>&1 && echo yes)
+COMPOSE = $(if $(COMPOSE_PLUGIN),docker compose,docker-compose) -f $(COMPOSE_FILE_DEV)
+# Waits for the health checks where the compose version knows how.
+UP = up -d $(if $(COMPOSE_PLUGIN),--wait)
+REQUIRE_ENGINE = @docker info >/dev/null 2>&1 || { echo "stack: no Docker engine answers (docker info failed); the stack needs one" >&2; exit 1; }
+
+stack-up: ## Start Loki, Prometheus, Grafana (:3002), Tempo, Alertmanager; add PROFILE=apps for the services too
+	$(REQUIRE_ENGINE)
+	$(COMPOSE) $(if $(PROFILE),--profile $(PROFILE)) $(UP)
+
+stack-down: ## Stop the stack (data volumes are kept)
+	$(REQUIRE_ENGINE)
+	$(COMPOSE) --profile apps down
+
+stack-logs: ## Follow the stack's container logs
+	$(REQUIRE_ENGINE)
+	$(COMPOSE) --profile apps logs -f --tail 100
+
+stack-reset: ## Stop the stack and delete its data (logs, metrics, traces, Grafana state), then start it again
+	$(REQUIRE_ENGINE)
+	$(COMPOSE) --profile apps down --volumes
+	$(COMPOSE) $(UP)
+
+check-infra: ## Validate infrastructure/ with promtool, amtool, Grafana's LogQL grammar, docker-compose
+	@infrastructure/check-infra.sh

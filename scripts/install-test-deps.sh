@@ -5,6 +5,11 @@ set -euo pipefail
 
 need_apt=()
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+# Observability stack checks (make check-infra) and the real-Prometheus test.
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 
 # Kubernetes manifest validation (`make check-k8s`): kubernetes-validate ships
 # the API schemas, so validation runs offline once installed.
@@ -26,4 +31,11 @@ if ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then
   # self-contained, so installing it beside the system packages is safe.
   python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages kubernetes-validate
+fi
+
+# npm packages of the infrastructure checks (lockfile committed; `npm ci`
+# again only when the lockfile changed since the last install).
+checks="$(dirname "$0")/../infrastructure/checks"
+if ! cmp -s "$checks/package-lock.json" "$checks/node_modules/.installed-lock.json" 2>/dev/null; then
+  (cd "$checks" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.installed-lock.json)
 fi

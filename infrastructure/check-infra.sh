@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make check-infra`: proves infrastructure/ against the real tools available
+# without a container engine. Run by `make test`; installs nothing (see
+# scripts/install-test-deps.sh) except the npm packages of checks/ (`npm ci`).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { echo "check-infra: $*" >&2; exit 1; }
+for tool in promtool amtool node npm docker-compose; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool not found: run scripts/install-test-deps.sh"
+done
+
+step "promtool check config"
+promtool check config prometheus/prometheus.yml prometheus/prometheus.prod.yml
+
+step "promtool check rules"
+promtool check rules prometheus/rules/*.yml
+
+step "promtool test rules"
+promtool test rules prometheus/tests/*.yml
+
+step "amtool check-config"
+amtool check-config alertmanager/alertmanager.yml
+
+step "LogQL (Grafana's grammar), dashboards, Loki/Tempo configs"
+(
+  cd checks
+  # Reinstall only when the lockfile changed since the last install.
+  if ! cmp -s package-lock.json node_modules/.installed-lock.json 2>/dev/null; then
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json node_modules/.installed-lock.json
+  fi
+  node --test
+  node check.mjs
+)
+
+step "compose files (docker-compose schema and interpolation, no engine needed)"
+# The services' variables have defaults; nothing from the caller's env or a
+# local .env leaks in (an empty --env-file replaces docker/.env).
+empty_env=$(mktemp)
+trap 'rm -f "$empty_env"' EXIT
+env -i PATH="$PATH" docker-compose --env-file "$empty_env" -f docker/docker-compose.yml --profile apps config -q
+echo "docker/docker-compose.yml: valid"
+if out=$(env -i PATH="$PATH" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config -q 2>&1); then
+  fail "docker/docker-compose.prod.yml must refuse to start without GF_SECURITY_ADMIN_PASSWORD"
+fi
+grep -q GF_SECURITY_ADMIN_PASSWORD <<<"$out" || fail "unexpected compose error: $out"
+echo "docker/docker-compose.prod.yml: refused without GF_SECURITY_ADMIN_PASSWORD"
+env -i PATH="$PATH" GF_SECURITY_ADMIN_PASSWORD=check docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config -q
+echo "docker/docker-compose.prod.yml: valid with it"
+published=$(env -i PATH="$PATH" GF_SECURITY_ADMIN_PASSWORD=check docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config \
+  | awk '/^  [a-z-]+:$/ {svc=$1} /^    ports:/ {print svc}' | tr -d ':' | sort -u | tr '\n' ' ')
+[ "$published" = "grafana " ] || fail "production publishes ports for: $published(only grafana may)"
+echo "docker/docker-compose.prod.yml: only grafana publishes a port"
+
+echo
+echo "check-infra: OK"
