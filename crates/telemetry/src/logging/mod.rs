@@ -180,7 +180,10 @@ pub fn install(
         }
         None => (None, None),
     };
-    // `try_init` also installs the `log` bridge (tracing-log's LogTracer).
+    // An empty `Vec` layer would disable every callsite (it combines no
+    // interest): add it only when it holds something. `try_init` also
+    // installs the `log` bridge (tracing-log's LogTracer).
+    let extra_layers = (!extra_layers.is_empty()).then_some(extra_layers);
     tracing_subscriber::registry()
         .with(extra_layers)
         .with(env_filter(config))
