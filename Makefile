@@ -36,3 +36,6 @@ clippy:
 
 nextest: build
 	$(CARGO) nextest run --workspace --no-fail-fast
+
+bench: ## Benchmarks (criterion, optimised build): logging cost per event, Loki shipper throughput
+	$(CARGO) bench -p telemetry
