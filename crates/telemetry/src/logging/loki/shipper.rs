@@ -263,6 +263,9 @@ pub(crate) struct Shipper {
     warn_failing: RateLimited,
     warn_full: RateLimited,
     buffer_full_seen: u64,
+    /// (shipped, dropped at shutdown) when the stop request arrived: the
+    /// flush report counts from there, a batch in flight included.
+    at_stop: (u64, u64),
 }
 
 impl Shipper {
@@ -300,12 +303,18 @@ impl Shipper {
             warn_failing: RateLimited::default(),
             warn_full: RateLimited::default(),
             buffer_full_seen: 0,
+            at_stop: (0, 0),
         }
     }
 
     /// Runs until shutdown is requested, then flushes.
     pub(crate) async fn run(mut self) -> FlushReport {
-        let mut ticker = tokio::time::interval(self.batch_interval);
+        // The first tick one interval from now, not at once: lines logged at
+        // startup wait for company rather than leaving as a batch of one.
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.batch_interval,
+            self.batch_interval,
+        );
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while self.deadline.is_none() {
             let buffer = Arc::clone(&self.buffer);
@@ -336,6 +345,11 @@ impl Shipper {
             .unwrap_or_else(|_| Instant::now() + self.flush_timeout);
         self.stop = None;
         self.deadline = Some(deadline);
+        let stats = &self.buffer.stats;
+        self.at_stop = (
+            stats.shipped.load(Ordering::Relaxed),
+            stats.dropped_shutdown.load(Ordering::Relaxed),
+        );
     }
 
     /// Takes up to `batch_max_bytes` of queued lines and encodes them.
@@ -511,8 +525,7 @@ impl Shipper {
     /// count exact: a line logged after that is refused (and counted) by
     /// the buffer itself.
     async fn flush(mut self) -> FlushReport {
-        let shipped_before = self.buffer.stats.shipped.load(Ordering::Relaxed);
-        let shutdown_before = self.buffer.stats.dropped_shutdown.load(Ordering::Relaxed);
+        let (shipped_before, shutdown_before) = self.at_stop;
         self.rx.close();
         while let Some(batch) = self.next_batch() {
             if let Delivery::Abandoned = self.deliver(batch).await {
