@@ -68,8 +68,6 @@ pub struct Buffer {
     /// Queued plus held by the shipper.
     bytes: AtomicUsize,
     events: AtomicUsize,
-    /// Queued in the channel only (decides when a full batch is waiting).
-    pending: AtomicUsize,
     pub(crate) batch_ready: Notify,
     pub stats: Stats,
 }
@@ -83,10 +81,9 @@ impl Buffer {
         let buffer = Self {
             tx,
             max_bytes,
-            batch_bytes,
+            batch_bytes: batch_bytes.max(1),
             bytes: AtomicUsize::new(0),
             events: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
             batch_ready: Notify::new(),
             stats: Stats::default(),
         };
@@ -94,7 +91,9 @@ impl Buffer {
     }
 
     /// Queues `entry`, or drops and counts it when the buffer is full or the
-    /// shipper has stopped. Never blocks, never does I/O.
+    /// shipper has stopped. Never blocks, never does I/O. The hot path is two
+    /// atomic adds and a lock-free send; the Prometheus gauges are set by
+    /// the shipper, not here, to keep shared cache lines few.
     pub fn push(&self, entry: Entry) -> bool {
         let cost = entry.cost();
         let before = self.bytes.fetch_add(cost, Ordering::AcqRel);
@@ -107,35 +106,33 @@ impl Buffer {
             return false;
         }
         self.events.fetch_add(1, Ordering::Relaxed);
-        let pending_before = self.pending.fetch_add(cost, Ordering::AcqRel);
         if self.tx.send(entry).is_err() {
             // The shipper closed the channel: shutdown is under way or over.
-            self.pending.fetch_sub(cost, Ordering::AcqRel);
             self.bytes.fetch_sub(cost, Ordering::AcqRel);
             self.events.fetch_sub(1, Ordering::Relaxed);
             self.stats.dropped_shutdown.fetch_add(1, Ordering::Relaxed);
             metrics::dropped("shutdown", 1);
             return false;
         }
-        metrics::BUFFER_EVENTS.inc();
-        metrics::BUFFER_BYTES.add(cost as i64);
-        if pending_before < self.batch_bytes && pending_before + cost >= self.batch_bytes {
+        // Wake the shipper each time another batch worth of bytes is held
+        // (cheaper than tracking the channel's own size; it drains it all).
+        if before / self.batch_bytes != (before + cost) / self.batch_bytes {
             self.batch_ready.notify_one();
         }
         true
-    }
-
-    /// The shipper took an entry off the channel.
-    pub(crate) fn taken(&self, cost: usize) {
-        self.pending.fetch_sub(cost, Ordering::AcqRel);
     }
 
     /// The shipper is done with `events` entries costing `bytes`.
     pub(crate) fn release(&self, events: usize, bytes: usize) {
         self.bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.events.fetch_sub(events, Ordering::Relaxed);
-        metrics::BUFFER_EVENTS.sub(events as i64);
-        metrics::BUFFER_BYTES.sub(bytes as i64);
+        self.publish_gauges();
+    }
+
+    /// Sets `telemetry_log_buffer_{events,bytes}` from the counters.
+    pub(crate) fn publish_gauges(&self) {
+        metrics::BUFFER_EVENTS.set(self.events() as i64);
+        metrics::BUFFER_BYTES.set(self.bytes() as i64);
     }
 
     /// Accounted bytes held (queued or in flight).
@@ -174,7 +171,6 @@ mod tests {
         assert!(buffer.bytes() <= buffer.max_bytes());
         // Bytes come back only when the shipper releases them.
         let taken = rx.try_recv().unwrap();
-        buffer.taken(taken.cost());
         assert!(!buffer.push(entry(100)));
         buffer.release(1, taken.cost());
         assert!(buffer.push(entry(100)));

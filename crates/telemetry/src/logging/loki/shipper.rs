@@ -325,6 +325,7 @@ impl Shipper {
                 _ = ticker.tick() => {}
             }
             self.warn_if_buffer_full();
+            self.buffer.publish_gauges();
             while self.deadline.is_none() {
                 let Some(batch) = self.next_batch() else {
                     break;
@@ -360,10 +361,7 @@ impl Shipper {
             let entry = match self.carry.take() {
                 Some(entry) => entry,
                 None => match self.rx.try_recv() {
-                    Ok(entry) => {
-                        self.buffer.taken(entry.cost());
-                        entry
-                    }
+                    Ok(entry) => entry,
                     Err(_) => break,
                 },
             };
@@ -540,7 +538,6 @@ impl Shipper {
             .into_iter()
             .chain(std::iter::from_fn(|| self.rx.try_recv().ok()))
         {
-            self.buffer.taken(entry.cost());
             left = (left.0 + 1, left.1 + entry.cost());
         }
         if left.0 > 0 {
