@@ -143,6 +143,7 @@ async fn hundred_thousand_events_arrive_once_with_labels_and_timestamps() {
     assert_eq!(pipeline.buffer.stats.shipped.load(Ordering::Relaxed), N);
     assert_eq!(pipeline.buffer.stats.dropped(), 0);
     assert_eq!(report.shipped_total, N);
+    assert!(metrics::EVENTS_SHIPPED.get() >= N);
     // Every push stays far below Loki's 4 MB message limit.
     assert!(
         loki.pushes()

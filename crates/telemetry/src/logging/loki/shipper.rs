@@ -156,6 +156,10 @@ fn quote(body: &str) -> String {
     }
 }
 
+fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 /// `Retry-After`: delay-seconds or an HTTP date.
 fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
@@ -450,8 +454,8 @@ impl Shipper {
                     let cap = self.buffer.max_bytes();
                     self.warn_failing.warn(&self.diagnostics, || {
                         format!(
-                            "Loki push failed ({cause}: {detail}); retrying with backoff, buffering up to {} MiB",
-                            cap / (1024 * 1024)
+                            "Loki push failed ({cause}: {detail}); retrying with backoff, buffering up to {}",
+                            mib(cap)
                         )
                     });
                     let pause = retry_after.unwrap_or_else(|| self.backoff.next());
@@ -511,8 +515,8 @@ impl Shipper {
             let cap = self.buffer.max_bytes();
             self.warn_full.warn(&self.diagnostics, || {
                 format!(
-                    "Loki buffer full ({} MiB): {dropped} events dropped so far (telemetry_log_events_dropped_total{{reason=\"buffer_full\"}})",
-                    cap / (1024 * 1024)
+                    "Loki buffer full ({}): {dropped} events dropped so far (telemetry_log_events_dropped_total{{reason=\"buffer_full\"}})",
+                    mib(cap)
                 )
             });
         }
