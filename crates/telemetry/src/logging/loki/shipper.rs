@@ -529,7 +529,15 @@ impl Shipper {
     async fn flush(mut self) -> FlushReport {
         let (shipped_before, shutdown_before) = self.at_stop;
         self.rx.close();
-        while let Some(batch) = self.next_batch() {
+        // Checked before taking a batch: encoding what cannot be sent any
+        // more would only delay the exit.
+        while self
+            .deadline
+            .is_some_and(|deadline| Instant::now() < deadline)
+        {
+            let Some(batch) = self.next_batch() else {
+                break;
+            };
             if let Delivery::Abandoned = self.deliver(batch).await {
                 break;
             }
