@@ -99,3 +99,46 @@ fn loki_settings_are_checked_at_startup() {
     assert_config_error("backend", "LOKI_MAX_BUFFER", "lots");
     assert_config_error("backend", "LOKI_BATCH_INTERVAL", "0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipper_warnings_go_to_the_console_never_to_loki() {
+    let loki = LokiReceiver::start().await;
+    let mut backend = ServiceBuilder::new("backend")
+        .env("LOKI_URL", loki.url())
+        .env("LOKI_BATCH_INTERVAL", "100ms")
+        .env("LOKI_TIMEOUT", "300ms")
+        .spawn();
+    backend.wait_live().await;
+    loki.wait_for_entries(1, DEADLINE).await;
+    loki.stop().await;
+    // Any request logs nothing by itself yet; the shutdown lines will be
+    // queued while Loki is away. Make the shipper try: SIGTERM logs lines.
+    loki.resume().await;
+    loki.set_mode(LokiMode::Fail {
+        status: 503,
+        retry_after: None,
+    });
+    backend.signal("TERM");
+    poll_until(DEADLINE, "the shipper's warning on stderr", || async {
+        backend
+            .stderr
+            .text()
+            .lines()
+            .any(|l| l.contains("[BACKEND] warn [Loki] Loki push failed (server_error: 503"))
+            .then_some(())
+    })
+    .await;
+    loki.set_mode(LokiMode::Accept);
+    assert!(backend.wait_exit(DEADLINE).success());
+    let entries = loki.entries();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.json()["message"] == "shutdown complete")
+    );
+    assert!(
+        entries.iter().all(|e| !e.line.contains("Loki push failed")),
+        "a shipper warning reached Loki"
+    );
+    assert!(backend.stderr.text().contains("Loki reachable again"));
+}
