@@ -71,6 +71,11 @@ pub struct PushInfo {
     pub status: u16,
     /// Entries in the request (0 when not decoded).
     pub entries: usize,
+    /// Size of the body as sent (snappy-compressed).
+    pub body_bytes: usize,
+    /// Size of the protobuf message once decompressed (0 when not decoded):
+    /// what Loki's 4 MB message limit applies to.
+    pub decoded_bytes: usize,
 }
 
 struct Shared {
@@ -222,6 +227,12 @@ async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             headers: headers.clone(),
             status,
             entries,
+            body_bytes: body.len(),
+            decoded_bytes: if entries > 0 {
+                snap::raw::decompress_len(&body).unwrap_or(0)
+            } else {
+                0
+            },
         });
     };
     match mode {
