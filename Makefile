@@ -72,3 +72,6 @@ stack-reset: ## Stop the stack and delete its data (logs, metrics, traces, Grafa
 
 check-infra: ## Validate infrastructure/ with promtool, amtool, Grafana's LogQL grammar, docker-compose
 	@infrastructure/check-infra.sh
+
+bench: ## Benchmarks (criterion, optimised build): logging cost per event, Loki shipper throughput
+	$(CARGO) bench -p telemetry

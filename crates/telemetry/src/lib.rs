@@ -31,6 +31,8 @@ pub struct ServiceInfo {
 pub enum InitError {
     #[error("a global tracing subscriber is already installed")]
     SubscriberAlreadySet,
+    #[error("{0}")]
+    Loki(String),
 }
 
 /// Keeps the telemetry pipeline alive; [`Telemetry::shutdown`] flushes it.
@@ -38,6 +40,7 @@ pub enum InitError {
 pub struct Telemetry {
     service: ServiceInfo,
     config: TelemetryConfig,
+    logging: logging::LoggingGuard,
 }
 
 impl Telemetry {
@@ -52,11 +55,17 @@ impl Telemetry {
     /// Flushes everything buffered. Call once, after the server has drained.
     pub async fn shutdown(self) {
         tracing::info!(context = "Shutdown", "shutdown complete");
+        // Last: every line above is in the buffer the flush drains.
+        self.logging.shutdown().await;
     }
 }
 
 /// Installs the global `tracing` subscriber for `service`.
 pub fn init(service: ServiceInfo, config: TelemetryConfig) -> Result<Telemetry, InitError> {
-    logging::install(service, &config)?;
-    Ok(Telemetry { service, config })
+    let logging = logging::install(service, &config, Vec::new())?;
+    Ok(Telemetry {
+        service,
+        config,
+        logging,
+    })
 }

@@ -1,0 +1,308 @@
+//! Rendering a [`Record`]: the JSON line (console in production and every
+//! Loki line) and the pretty console line (development).
+
+use std::{
+    fmt::Write as _,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use tracing::Level;
+
+use super::record::{FieldValue, Record, level_name};
+use crate::{ServiceInfo, config::Environment};
+
+/// Who writes the lines: the constant part of every JSON object.
+#[derive(Debug, Clone)]
+pub struct ServiceMeta {
+    pub name: &'static str,
+    pub environment: Environment,
+    /// `,"service":…,"version":…,"hostname":…,"pid":…`, escaped once.
+    json_meta: String,
+    badge: String,
+    badge_colored: String,
+}
+
+impl ServiceMeta {
+    pub fn new(service: ServiceInfo, environment: Environment) -> Self {
+        Self::with_host(service, environment, &hostname(), std::process::id())
+    }
+
+    /// With an explicit host and pid (tests pin them).
+    pub fn with_host(
+        service: ServiceInfo,
+        environment: Environment,
+        hostname: &str,
+        pid: u32,
+    ) -> Self {
+        let mut json_meta = String::from(",\"service\":");
+        write_json_str(&mut json_meta, service.name);
+        json_meta.push_str(",\"version\":");
+        write_json_str(&mut json_meta, service.version);
+        json_meta.push_str(",\"hostname\":");
+        write_json_str(&mut json_meta, hostname);
+        let _ = write!(json_meta, ",\"pid\":{pid}");
+        let badge = format!("[{}]", service.name.to_uppercase());
+        let badge_colored = format!("\x1b[{};97m{badge}\x1b[0m", badge_background(service.name));
+        Self {
+            name: service.name,
+            environment,
+            json_meta,
+            badge,
+            badge_colored,
+        }
+    }
+}
+
+/// The host name, without a libc call: the kernel's, else `$HOSTNAME`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// ANSI background of the badge: the guide's colours for the three apps, a
+/// stable one (from the name) for any other.
+pub fn badge_background(name: &str) -> u8 {
+    match name {
+        "backend" => 44,
+        "gateway" => 42,
+        "bot" => 45,
+        other => {
+            const OTHERS: [u8; 4] = [41, 43, 46, 100];
+            let hash = other.bytes().fold(2_166_136_261_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(16_777_619)
+            });
+            OTHERS[hash as usize % OTHERS.len()]
+        }
+    }
+}
+
+fn level_color(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "31",
+        Level::WARN => "33",
+        Level::INFO => "32",
+        Level::DEBUG => "34",
+        Level::TRACE => "2",
+    }
+}
+
+/// Keys of the JSON header; an event field with one of these names is
+/// written as `field_<name>` so the object never repeats a key.
+const RESERVED: &[&str] = &[
+    "timestamp",
+    "level",
+    "message",
+    "context",
+    "service",
+    "version",
+    "hostname",
+    "pid",
+    "trace_id",
+    "span_id",
+];
+
+/// Appends the JSON object of `record` (no newline).
+pub fn render_json(record: &Record, meta: &ServiceMeta, out: &mut String) {
+    out.push_str("{\"timestamp\":\"");
+    write_rfc3339_millis(out, record.time);
+    out.push_str("\",\"level\":\"");
+    out.push_str(level_name(record.level));
+    out.push_str("\",\"message\":");
+    write_json_str(out, &record.message);
+    out.push_str(",\"context\":");
+    write_json_str(out, &record.context);
+    out.push_str(&meta.json_meta);
+    if let Some(trace) = &record.trace {
+        out.push_str(",\"trace_id\":\"");
+        out.push_str(&trace.trace_id);
+        out.push_str("\",\"span_id\":\"");
+        out.push_str(&trace.span_id);
+        out.push('"');
+    }
+    for (key, value) in &record.fields {
+        out.push(',');
+        if RESERVED.contains(key) {
+            out.push_str("\"field_");
+            out.push_str(key);
+            out.push('"');
+        } else {
+            write_json_str(out, key);
+        }
+        out.push(':');
+        write_json_value(out, value);
+    }
+    out.push('}');
+}
+
+/// Appends the pretty console line of `record` (no newline):
+/// `04:40:44 [BACKEND] info [Bootstrap] message  key=value …`.
+pub fn render_pretty(record: &Record, meta: &ServiceMeta, color: bool, out: &mut String) {
+    let local: chrono::DateTime<chrono::Local> = record.time.into();
+    let _ = write!(out, "{} ", local.format("%H:%M:%S"));
+    let level = level_name(record.level);
+    if color {
+        out.push_str(&meta.badge_colored);
+        let _ = write!(out, " \x1b[{}m{level}\x1b[0m", level_color(record.level));
+    } else {
+        out.push_str(&meta.badge);
+        out.push(' ');
+        out.push_str(level);
+    }
+    out.push_str(" [");
+    out.push_str(&record.context);
+    out.push_str("] ");
+    out.push_str(&record.message);
+    if !record.fields.is_empty() || record.trace.is_some() {
+        out.push(' ');
+    }
+    for (key, value) in &record.fields {
+        out.push(' ');
+        out.push_str(key);
+        out.push('=');
+        write_pretty_value(out, value);
+    }
+    if let Some(trace) = &record.trace {
+        out.push_str(" trace=");
+        out.push_str(trace.short_trace_id());
+    }
+}
+
+fn write_pretty_value(out: &mut String, value: &FieldValue) {
+    match value {
+        FieldValue::Str(text) => {
+            let plain = !text.is_empty()
+                && !text
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
+            if plain {
+                out.push_str(text);
+            } else {
+                write_json_str(out, text);
+            }
+        }
+        other => write_json_value(out, other),
+    }
+}
+
+fn write_json_value(out: &mut String, value: &FieldValue) {
+    match value {
+        FieldValue::Str(text) => write_json_str(out, text),
+        FieldValue::I64(v) => {
+            let _ = write!(out, "{v}");
+        }
+        FieldValue::U64(v) => {
+            let _ = write!(out, "{v}");
+        }
+        FieldValue::F64(v) if v.is_finite() => {
+            let _ = write!(out, "{v}");
+        }
+        // JSON has no NaN or infinity: keep the information as text.
+        FieldValue::F64(v) => write_json_str(out, &v.to_string()),
+        FieldValue::Bool(v) => out.push_str(if *v { "true" } else { "false" }),
+    }
+}
+
+/// Appends `text` as a JSON string literal.
+pub fn write_json_str(out: &mut String, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
+}
+
+/// Appends `time` as RFC 3339 UTC with milliseconds (`2025-10-11T04:40:44.166Z`).
+pub fn write_rfc3339_millis(out: &mut String, time: SystemTime) {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let millis = since_epoch.subsec_millis();
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm; avoids a calendar call per event).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_match_chrono() {
+        for secs in [
+            0_u64,
+            951_782_400,
+            1_760_157_644,
+            4_102_444_800,
+            1_709_164_800,
+        ] {
+            let time = UNIX_EPOCH + Duration::from_millis(secs * 1000 + 166);
+            let mut ours = String::new();
+            write_rfc3339_millis(&mut ours, time);
+            let chrono: chrono::DateTime<chrono::Utc> = time.into();
+            assert_eq!(
+                ours,
+                chrono.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        write_json_str(&mut out, "a\"b\\c\nd\u{1}é");
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn other_services_get_a_stable_badge_colour() {
+        assert_eq!(badge_background("backend"), 44);
+        assert_eq!(badge_background("worker"), badge_background("worker"));
+    }
+}

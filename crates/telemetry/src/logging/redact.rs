@@ -1,0 +1,243 @@
+//! Redaction at the pipeline: sensitive field names are replaced before any
+//! output sees the value, and the GDPR helpers of the logging guide.
+
+use std::{
+    net::IpAddr,
+    sync::{Arc, OnceLock},
+};
+
+use sha2::{Digest, Sha256};
+
+/// What a sensitive value is replaced with, in every output.
+pub const REDACTED: &str = "***REDACTED***";
+
+/// Field names that are always sensitive (compared case-insensitively).
+const SENSITIVE_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "set_cookie",
+    "credit_card",
+];
+
+/// Suffixes that make a field name sensitive (case-insensitively).
+const SENSITIVE_SUFFIXES: &[&str] = &["_token", "-token", "_secret", "-secret"];
+
+/// Decides which field names are sensitive and redacts values under them,
+/// including keys nested inside JSON-valued string fields.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// Extra names from `LOG_REDACT_KEYS`, lowercased.
+    extra: Arc<[String]>,
+}
+
+impl Redactor {
+    pub fn new(extra_keys: &[String]) -> Self {
+        let extra: Vec<String> = extra_keys
+            .iter()
+            .map(|k| k.trim().to_ascii_lowercase())
+            .filter(|k| !k.is_empty())
+            .collect();
+        Self {
+            extra: extra.into(),
+        }
+    }
+
+    /// Whether values under `key` must never be written.
+    pub fn is_sensitive(&self, key: &str) -> bool {
+        SENSITIVE_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
+            || SENSITIVE_SUFFIXES.iter().any(|s| ends_with_ignore_case(key, s))
+            // camelCase spellings (`accessToken`, `clientSecret`) of the suffix rule.
+            || key.ends_with("Token")
+            || key.ends_with("Secret")
+            || self.extra.iter().any(|k| key.eq_ignore_ascii_case(k))
+    }
+
+    /// Redacts sensitive keys inside `value` when it is a JSON object or
+    /// array; `None` when nothing had to change (the common case, no copy).
+    pub fn redact_json_text(&self, value: &str) -> Option<String> {
+        let trimmed = value.trim_start();
+        if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+            return None;
+        }
+        let mut parsed: serde_json::Value = serde_json::from_str(value).ok()?;
+        self.redact_json(&mut parsed)
+            .then(|| serde_json::to_string(&parsed).ok())
+            .flatten()
+    }
+
+    /// Replaces values under sensitive keys, at any depth; true if any was.
+    pub fn redact_json(&self, value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut changed = false;
+                for (key, inner) in map.iter_mut() {
+                    if self.is_sensitive(key) {
+                        *inner = serde_json::Value::String(REDACTED.to_owned());
+                        changed = true;
+                    } else {
+                        changed |= self.redact_json(inner);
+                    }
+                }
+                changed
+            }
+            serde_json::Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |changed, item| self.redact_json(item) | changed),
+            // A string may itself hold JSON (double-encoded payloads).
+            serde_json::Value::String(text) => match self.redact_json_text(text) {
+                Some(redacted) => {
+                    *text = redacted;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
+    text.len() >= suffix.len()
+        && text.is_char_boundary(text.len() - suffix.len())
+        && text[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+static EMAIL_SALT: OnceLock<String> = OnceLock::new();
+
+/// Used when `LOG_HASH_SALT` is unset: hashes stay stable but are guessable
+/// by anyone who reads this source, so production sets its own salt.
+const DEFAULT_SALT: &str = "telemetry-default-salt";
+
+/// Sets the process-wide salt of [`hash_email`] (first call wins).
+pub fn set_email_salt(salt: &str) {
+    let _ = EMAIL_SALT.set(salt.to_owned());
+}
+
+/// A stable pseudonym for an e-mail address: a salted SHA-256 of the local
+/// part (16 hex chars) plus the domain, e.g. `3f2a9c1b7d4e8f60@example.com`.
+/// The same address always gives the same value for one salt, so a user's
+/// lines can be correlated without writing the address.
+pub fn hash_email(email: &str) -> String {
+    hash_email_with_salt(email, EMAIL_SALT.get().map_or(DEFAULT_SALT, String::as_str))
+}
+
+/// [`hash_email`] with an explicit salt.
+pub fn hash_email_with_salt(email: &str, salt: &str) -> String {
+    let email = email.trim().to_lowercase();
+    let (local, domain) = email.rsplit_once('@').unwrap_or((email.as_str(), ""));
+    let mut hasher = Sha256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update([0]);
+    hasher.update(local.as_bytes());
+    let digest = hasher.finalize();
+    let mut out = String::with_capacity(17 + domain.len());
+    for byte in &digest[..8] {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    if !domain.is_empty() {
+        out.push('@');
+        out.push_str(domain);
+    }
+    out
+}
+
+/// Masks an IP address for logs: the last IPv4 octet, or the last 80 bits
+/// of an IPv6 address (keeping the /48 routing prefix), are zeroed.
+pub fn mask_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            for segment in &mut segments[3..] {
+                *segment = 0;
+            }
+            IpAddr::from(segments)
+        }
+    }
+}
+
+/// [`mask_ip`] for text; `None` when `ip` is not an address.
+pub fn mask_ip_str(ip: &str) -> Option<String> {
+    ip.trim()
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| mask_ip(ip).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_names_are_case_insensitive_with_suffixes_and_extras() {
+        let redactor = Redactor::new(&["ssn".to_owned()]);
+        for key in [
+            "password",
+            "PASSWORD",
+            "Authorization",
+            "set-cookie",
+            "apiKey",
+            "api_key",
+            "refresh_token",
+            "client_SECRET",
+            "accessToken",
+            "credit_card",
+            "SSN",
+        ] {
+            assert!(redactor.is_sensitive(key), "{key}");
+        }
+        for key in [
+            "user_id",
+            "tokens_used",
+            "context",
+            "message",
+            "passwords_checked",
+        ] {
+            assert!(!redactor.is_sensitive(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn nested_json_keys_are_redacted() {
+        let redactor = Redactor::default();
+        let redacted = redactor
+            .redact_json_text(
+                r#"{"user":{"name":"ana","password":"hunter2"},"items":[{"token":"t"}]}"#,
+            )
+            .unwrap();
+        assert!(!redacted.contains("hunter2") && !redacted.contains("\"t\""));
+        assert!(redacted.contains(REDACTED));
+        assert_eq!(redactor.redact_json_text(r#"{"user":"ana"}"#), None);
+        assert_eq!(redactor.redact_json_text("plain text"), None);
+    }
+
+    #[test]
+    fn email_hash_is_stable_salted_and_keeps_the_domain() {
+        let a = hash_email_with_salt("John.Doe@Example.com", "s1");
+        assert_eq!(a, hash_email_with_salt("john.doe@example.com", "s1"));
+        assert_ne!(a, hash_email_with_salt("john.doe@example.com", "s2"));
+        assert!(a.ends_with("@example.com") && !a.contains("john"));
+        assert_eq!(a.len(), 16 + "@example.com".len());
+    }
+
+    #[test]
+    fn ips_are_masked() {
+        assert_eq!(mask_ip_str("192.168.1.42").as_deref(), Some("192.168.1.0"));
+        assert_eq!(
+            mask_ip_str("2001:db8:abcd:12:1:2:3:4").as_deref(),
+            Some("2001:db8:abcd::")
+        );
+        assert_eq!(mask_ip_str("nope"), None);
+    }
+}

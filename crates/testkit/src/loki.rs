@@ -1,0 +1,347 @@
+//! An in-test Loki: `POST /loki/api/v1/push` on an ephemeral port, decoding
+//! the native format (snappy block + protobuf `PushRequest`, with the
+//! `loki-api` types) and recording every entry. Its mode makes it accept,
+//! reject (4xx with a body), fail (429/5xx), hang, or go away and come back
+//! (connections refused meanwhile).
+//!
+//! ```ignore
+//! let loki = LokiReceiver::start().await;
+//! // point LOKI_URL at loki.url(), log…
+//! let entries = loki.wait_for_entries(10, Duration::from_secs(10)).await;
+//! loki.set_mode(LokiMode::Reject { status: 400, body: "line too long".into() });
+//! loki.stop().await; /* outage */ loki.resume().await;
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use loki_api::{logproto::PushRequest, prost::Message as _};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+/// How the receiver answers pushes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LokiMode {
+    /// Decode, record, answer 204 (Loki's answer).
+    Accept,
+    /// Answer `status` (a 4xx) with `body`; nothing recorded.
+    Reject { status: u16, body: String },
+    /// Answer `status` (429 or 5xx), with `Retry-After: secs` if set.
+    Fail {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    /// Never answer (until the mode changes or the receiver stops).
+    Hang,
+}
+
+/// One decoded entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedEntry {
+    pub labels: BTreeMap<String, String>,
+    /// Nanoseconds since the Unix epoch.
+    pub timestamp_ns: i128,
+    pub line: String,
+}
+
+impl ReceivedEntry {
+    /// The line parsed as JSON (our lines are JSON objects).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.line)
+            .unwrap_or_else(|error| panic!("line is not JSON ({error}): {}", self.line))
+    }
+}
+
+/// One push as received.
+#[derive(Debug, Clone)]
+pub struct PushInfo {
+    pub headers: HeaderMap,
+    /// The status answered.
+    pub status: u16,
+    /// Entries in the request (0 when not decoded).
+    pub entries: usize,
+    /// Size of the body as sent (snappy-compressed).
+    pub body_bytes: usize,
+    /// Size of the protobuf message once decompressed (0 when not decoded):
+    /// what Loki's 4 MB message limit applies to.
+    pub decoded_bytes: usize,
+}
+
+struct Shared {
+    mode: Mutex<LokiMode>,
+    entries: Mutex<Vec<ReceivedEntry>>,
+    pushes: Mutex<Vec<PushInfo>>,
+    /// Bumped to release hanging requests.
+    release: watch::Sender<u64>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The running receiver. Dropping it stops the server.
+pub struct LokiReceiver {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    server: Mutex<Option<Server>>,
+}
+
+struct Server {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl LokiReceiver {
+    /// Starts on an ephemeral loopback port, accepting.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|error| panic!("cannot bind the Loki receiver: {error}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|error| panic!("local_addr: {error}"));
+        let shared = Arc::new(Shared {
+            mode: Mutex::new(LokiMode::Accept),
+            entries: Mutex::new(Vec::new()),
+            pushes: Mutex::new(Vec::new()),
+            release: watch::channel(0).0,
+        });
+        let server = serve(listener, Arc::clone(&shared));
+        Self {
+            shared,
+            addr,
+            server: Mutex::new(Some(server)),
+        }
+    }
+
+    /// Base URL, as `LOKI_URL` takes it (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every entry received so far, in arrival order.
+    pub fn entries(&self) -> Vec<ReceivedEntry> {
+        lock(&self.shared.entries).clone()
+    }
+
+    pub fn entry_count(&self) -> usize {
+        lock(&self.shared.entries).len()
+    }
+
+    /// Every push request received, whatever the answer.
+    pub fn pushes(&self) -> Vec<PushInfo> {
+        lock(&self.shared.pushes).clone()
+    }
+
+    /// Changes how later pushes are answered; releases hanging ones.
+    pub fn set_mode(&self, mode: LokiMode) {
+        *lock(&self.shared.mode) = mode;
+        self.shared
+            .release
+            .send_modify(|generation| *generation += 1);
+    }
+
+    /// Stops listening: new connections are refused, open ones closed.
+    pub async fn stop(&self) {
+        let server = lock(&self.server).take();
+        let Some(server) = server else { return };
+        self.shared
+            .release
+            .send_modify(|generation| *generation += 1);
+        let _ = server.stop.send(());
+        if tokio::time::timeout(Duration::from_secs(5), server.task)
+            .await
+            .is_err()
+        {
+            panic!("the Loki receiver did not stop within 5 s");
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn resume(&self) {
+        let start = Instant::now();
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(error) if start.elapsed() < Duration::from_secs(10) => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("cannot listen again on {}: {error}", self.addr),
+            }
+        };
+        *lock(&self.server) = Some(serve(listener, Arc::clone(&self.shared)));
+    }
+
+    /// Polls until at least `n` entries arrived; panics at `deadline`.
+    pub async fn wait_for_entries(&self, n: usize, deadline: Duration) -> Vec<ReceivedEntry> {
+        crate::poll_until(deadline, &format!("{n} Loki entries"), || async {
+            let entries = lock(&self.shared.entries);
+            (entries.len() >= n).then(|| entries.clone())
+        })
+        .await
+    }
+}
+
+impl Drop for LokiReceiver {
+    fn drop(&mut self) {
+        if let Some(server) = lock(&self.server).take() {
+            server.task.abort();
+        }
+    }
+}
+
+fn serve(listener: TcpListener, shared: Arc<Shared>) -> Server {
+    let app = Router::new()
+        .route("/loki/api/v1/push", post(push))
+        .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(shared);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Server { stop, task }
+}
+
+async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mode = lock(&shared.mode).clone();
+    let record = |status: u16, entries: usize| {
+        lock(&shared.pushes).push(PushInfo {
+            headers: headers.clone(),
+            status,
+            entries,
+            body_bytes: body.len(),
+            decoded_bytes: if entries > 0 {
+                snap::raw::decompress_len(&body).unwrap_or(0)
+            } else {
+                0
+            },
+        });
+    };
+    match mode {
+        LokiMode::Hang => {
+            let mut released = shared.release.subscribe();
+            let _ = released.changed().await;
+            record(503, 0);
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        LokiMode::Reject { status, body } => {
+            record(status, 0);
+            (status_code(status), body).into_response()
+        }
+        LokiMode::Fail {
+            status,
+            retry_after,
+        } => {
+            record(status, 0);
+            let mut response = (status_code(status), "try later").into_response();
+            if let Some(secs) = retry_after
+                && let Ok(value) = secs.to_string().parse()
+            {
+                response.headers_mut().insert("retry-after", value);
+            }
+            response
+        }
+        LokiMode::Accept => match decode(&body) {
+            Ok(entries) => {
+                record(204, entries.len());
+                lock(&shared.entries).extend(entries);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            Err(error) => {
+                record(400, 0);
+                (StatusCode::BAD_REQUEST, error).into_response()
+            }
+        },
+    }
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Decodes a push body the way Loki does.
+pub fn decode(body: &[u8]) -> Result<Vec<ReceivedEntry>, String> {
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|error| format!("snappy: {error}"))?;
+    let request =
+        PushRequest::decode(raw.as_slice()).map_err(|error| format!("protobuf: {error}"))?;
+    let mut entries = Vec::new();
+    for stream in request.streams {
+        let labels = parse_labels(&stream.labels)?;
+        for entry in stream.entries {
+            let timestamp = entry.timestamp.ok_or("entry without timestamp")?;
+            entries.push(ReceivedEntry {
+                labels: labels.clone(),
+                timestamp_ns: i128::from(timestamp.seconds) * 1_000_000_000
+                    + i128::from(timestamp.nanos),
+                line: entry.line,
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// Parses a Prometheus-style label set: `{a="x", b="y\"z"}`.
+pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let inner = text
+        .trim()
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .ok_or_else(|| format!("labels not in braces: {text}"))?;
+    let mut labels = BTreeMap::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(labels);
+        }
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if chars.next() != Some('"') {
+            return Err(format!("label {name} has no quoted value: {text}"));
+        }
+        let mut value = String::new();
+        loop {
+            match chars.next() {
+                Some('\\') => value.extend(chars.next()),
+                Some('"') => break,
+                Some(c) => value.push(c),
+                None => return Err(format!("unterminated value: {text}")),
+            }
+        }
+        labels.insert(name.trim().to_owned(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_parse_with_escapes() {
+        let labels = parse_labels(r#"{app="backend", level="info", odd="a\"b,c"}"#).unwrap();
+        assert_eq!(labels["app"], "backend");
+        assert_eq!(labels["odd"], "a\"b,c");
+        assert!(parse_labels("app=x").is_err());
+    }
+}
