@@ -184,6 +184,8 @@ pub struct TelemetryConfig {
     pub loki_url: Option<String>,
     /// OTLP collector endpoint; `None` = no span export.
     pub otlp_endpoint: Option<String>,
+    /// The other `OTEL_*` trace settings (protocol, sampler, resource).
+    pub tracing: crate::trace::TraceConfig,
 }
 
 impl TelemetryConfig {
@@ -199,6 +201,7 @@ impl TelemetryConfig {
             log_filter: var("LOG_LEVEL").or_else(|| var("RUST_LOG")),
             loki_url: http_url("LOKI_URL")?,
             otlp_endpoint: http_url("OTEL_EXPORTER_OTLP_ENDPOINT")?,
+            tracing: crate::trace::TraceConfig::from_env()?,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod logging;
 pub mod ops;
 pub mod service;
 pub mod shutdown;
+pub mod trace;
 
 pub use config::{ConfigError, Environment, TelemetryConfig};
 
@@ -26,6 +27,8 @@ pub struct ServiceInfo {
 pub enum InitError {
     #[error("a global tracing subscriber is already installed")]
     SubscriberAlreadySet,
+    #[error(transparent)]
+    Trace(#[from] trace::TraceInitError),
 }
 
 /// Keeps the telemetry pipeline alive; [`Telemetry::shutdown`] flushes it.
@@ -33,6 +36,7 @@ pub enum InitError {
 pub struct Telemetry {
     service: ServiceInfo,
     config: TelemetryConfig,
+    traces: trace::Tracing,
 }
 
 impl Telemetry {
@@ -47,11 +51,20 @@ impl Telemetry {
     /// Flushes everything buffered. Call once, after the server has drained.
     pub async fn shutdown(self) {
         tracing::info!(context = "Shutdown", "shutdown complete");
+        // Spans before logs: the flush's own diagnostics are logged.
+        self.traces.shutdown().await;
     }
 }
 
 /// Installs the global `tracing` subscriber for `service`.
 pub fn init(service: ServiceInfo, config: TelemetryConfig) -> Result<Telemetry, InitError> {
-    logging::install(service, &config)?;
-    Ok(Telemetry { service, config })
+    // The OpenTelemetry layer is always installed, exporter or not, so
+    // every span has ids that propagate and appear in log lines.
+    let traces = trace::install(service, &config)?;
+    logging::install(service, &config, vec![traces.boxed_layer()])?;
+    Ok(Telemetry {
+        service,
+        config,
+        traces,
+    })
 }

@@ -1,6 +1,8 @@
 //! The logging pipeline: one `tracing` subscriber composed of layers.
 
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
 use crate::{
     InitError, ServiceInfo, config::Environment, config::LogFormat, config::TelemetryConfig,
@@ -25,6 +27,9 @@ const QUIET_DEPENDENCIES: &[&str] = &[
     "opentelemetry_sdk",
 ];
 
+/// A layer added next to ours (the OpenTelemetry layer).
+pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
 /// Builds the filter: the configured directives, or the environment's default
 /// level, plus `warn` for noisy dependencies not named explicitly.
 pub fn env_filter(config: &TelemetryConfig) -> EnvFilter {
@@ -45,12 +50,17 @@ pub fn env_filter(config: &TelemetryConfig) -> EnvFilter {
 }
 
 /// Installs the global subscriber and the `log` bridge.
-pub fn install(service: ServiceInfo, config: &TelemetryConfig) -> Result<(), InitError> {
+pub fn install(
+    service: ServiceInfo,
+    config: &TelemetryConfig,
+    extra_layers: Vec<BoxedLayer>,
+) -> Result<(), InitError> {
     let _ = service;
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
         .with_ansi(matches!(config.log_format, LogFormat::Pretty));
     tracing_subscriber::registry()
+        .with(extra_layers)
         .with(env_filter(config))
         .with(console)
         .try_init()
