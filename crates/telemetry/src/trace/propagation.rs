@@ -6,7 +6,7 @@
 
 use opentelemetry::{
     Context,
-    propagation::{TextMapCompositePropagator, TextMapPropagator as _},
+    propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator as _},
     trace::TraceContextExt as _,
 };
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
@@ -24,8 +24,51 @@ pub fn install_propagator() {
 /// when absent or malformed.
 pub fn extract(headers: &http::HeaderMap) -> Context {
     opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(headers))
+        propagator.extract(&StrictExtractor(HeaderExtractor(headers)))
     })
+}
+
+/// Hides a `traceparent` that is not exactly the W3C format. The SDK's
+/// parser is lenient (it accepts a 30-digit trace id, left-padded): an id
+/// we would then propagate is not the caller's, so such a header is
+/// treated as absent and a new trace starts.
+struct StrictExtractor<'a>(HeaderExtractor<'a>);
+
+impl Extractor for StrictExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let value = self.0.get(key)?;
+        if key.eq_ignore_ascii_case(TRACEPARENT) && !is_w3c_traceparent(value) {
+            return None;
+        }
+        Some(value)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys()
+    }
+}
+
+const TRACEPARENT: &str = "traceparent";
+
+/// `version-traceid-spanid-flags`: 2, 32, 16 and 2 lowercase hex digits;
+/// version `ff` is invalid; version `00` has exactly four fields (later
+/// versions may append more).
+fn is_w3c_traceparent(value: &str) -> bool {
+    let is_hex = |part: &str, len: usize| {
+        part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    match parts.as_slice() {
+        [version, trace_id, span_id, flags, rest @ ..] => {
+            is_hex(version, 2)
+                && *version != "ff"
+                && (*version != "00" || rest.is_empty())
+                && is_hex(trace_id, 32)
+                && is_hex(span_id, 16)
+                && is_hex(flags, 2)
+        }
+        _ => false,
+    }
 }
 
 /// Writes `cx` into `headers` (`traceparent`, `tracestate`, `baggage`).
@@ -72,6 +115,10 @@ mod tests {
             "00-00000000000000000000000000000000-b7ad6b7169203331-01",
             "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
             "zz-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c8031-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         ] {
             let mut headers = http::HeaderMap::new();
             headers.insert("traceparent", bad.parse().unwrap());
