@@ -6,7 +6,11 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 
 pub fn router() -> Router {
-    Router::new().merge(telemetry::ops::router())
+    Router::new()
+        .merge(telemetry::ops::router())
+        // Outermost (added last): every layer and handler runs in the
+        // request's server span. See `telemetry::trace::layer`.
+        .layer(telemetry::trace::layer())
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
