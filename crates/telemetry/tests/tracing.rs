@@ -16,6 +16,7 @@ use std::{sync::Arc, thread, time::Duration};
 use axum::{
     Json, Router,
     extract::{Path, State},
+    http::StatusCode,
     routing::get,
 };
 use serde_json::{Value, json};
@@ -150,11 +151,16 @@ fn relay_routes(upstream: String) -> impl FnOnce(HttpClient) -> Router {
                 get(
                     |State((client, upstream)): State<(HttpClient, String)>,
                      Path(id): Path<u64>| async move {
-                        let response = client
-                            .send(client.get(format!("{upstream}/{id}")))
-                            .await
-                            .unwrap();
-                        Json(response.json::<Value>().await.unwrap())
+                        match client.send(client.get(format!("{upstream}/{id}"))).await {
+                            Ok(response) => (
+                                StatusCode::OK,
+                                Json(response.json::<Value>().await.unwrap()),
+                            ),
+                            Err(_) => (
+                                StatusCode::BAD_GATEWAY,
+                                Json(json!({ "error": "upstream unreachable" })),
+                            ),
+                        }
                     },
                 ),
             )
@@ -485,4 +491,63 @@ async fn graceful_shutdown_flushes_buffered_spans() {
     let spans = receiver.trace(&trace_id);
     assert_eq!(spans.len(), 1, "flushed before stop returned: {spans:#?}");
     assert_eq!(spans[0].service_name, "svc-c");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_grpc_too() {
+    let receiver = OtlpReceiver::start().await;
+    let config = TraceConfig {
+        protocol: telemetry::trace::OtlpProtocol::Grpc,
+        ..fast_export()
+    };
+    let exported_before = metrics::SPANS_EXPORTED.get();
+    let leaf = TestService::start("svc-grpc", Some(receiver.endpoint()), config, leaf_routes);
+
+    let (trace_id, _) = call_leaf(&leaf, None).await;
+
+    let spans = receiver
+        .wait_for(DEADLINE, "the span over gRPC", |spans| {
+            spans.iter().any(|s| s.trace_id == trace_id)
+        })
+        .await;
+    let span = spans.iter().find(|s| s.trace_id == trace_id).unwrap();
+    assert_eq!(span.service_name, "svc-grpc");
+    assert_eq!(span.name, "GET /api/guilds/{id}");
+    testkit::poll_until(DEADLINE, "the export counted", || {
+        let exported = metrics::SPANS_EXPORTED.get();
+        async move { (exported > exported_before).then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_calls_and_5xx_mark_spans_as_errors() {
+    let receiver = OtlpReceiver::start().await;
+    let relay = TestService::start(
+        "svc-b",
+        Some(receiver.endpoint()),
+        fast_export(),
+        relay_routes(format!("{}/api/guilds", unreachable_endpoint())),
+    );
+
+    let response = testkit::http_client()
+        .get(relay.url("/relay/9"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 502);
+    let trace_id = trace_id_of(response.headers()["traceparent"].to_str().unwrap()).to_owned();
+    let spans = receiver
+        .wait_for(DEADLINE, "server and client spans", |spans| {
+            spans.iter().filter(|s| s.trace_id == trace_id).count() >= 2
+        })
+        .await;
+    let server = find(&spans, "svc-b", "server");
+    let client = find(&spans, "svc-b", "client");
+    assert_eq!(server.status, "error", "5xx is a server error");
+    assert_eq!(server.attribute("http.response.status_code"), Some("502"));
+    assert_eq!(client.status, "error");
+    assert_eq!(client.attribute("error.type"), Some("connect"));
+    assert_eq!(client.attribute("http.response.status_code"), None);
 }

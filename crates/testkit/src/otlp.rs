@@ -1,5 +1,6 @@
 //! An in-test OTLP trace receiver: the collector's trace service over
-//! HTTP/protobuf (`POST /v1/traces`, an `ExportTraceServiceRequest` body),
+//! HTTP/protobuf (`POST /v1/traces`, an `ExportTraceServiceRequest` body)
+//! and over gRPC (unary `TraceService/Export`, h2c on the same port),
 //! decoded with the official `opentelemetry-proto` types.
 //!
 //! Modes: [`Mode::Accept`] records spans and answers 200; [`Mode::Hang`]
@@ -16,7 +17,14 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::State,
+    http::{HeaderMap, HeaderValue, Response, StatusCode},
+    routing::post,
+};
+use http_body_util::{BodyExt as _, Full};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse},
     common::v1::{AnyValue, KeyValue, any_value},
@@ -89,6 +97,7 @@ impl OtlpReceiver {
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/v1/traces", post(export))
+            .route(GRPC_EXPORT, post(export_grpc))
             .with_state(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -186,23 +195,57 @@ pub fn unreachable_endpoint() -> String {
     format!("http://127.0.0.1:{}", crate::free_port())
 }
 
+/// The gRPC method path of the collector's trace service.
+const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
 async fn export(State(shared): State<Arc<Shared>>, body: Bytes) -> (StatusCode, Vec<u8>) {
+    match receive(&shared, &body).await {
+        Ok(()) => (
+            StatusCode::OK,
+            ExportTraceServiceResponse::default().encode_to_vec(),
+        ),
+        Err(error) => (StatusCode::BAD_REQUEST, error.into_bytes()),
+    }
+}
+
+/// gRPC unary call: a 5-byte frame header (compressed flag, big-endian
+/// length) before the message, and the status in the trailers.
+async fn export_grpc(State(shared): State<Arc<Shared>>, body: Bytes) -> Response<Body> {
+    let outcome = match body.get(5..) {
+        Some(message) if body.first() == Some(&0) => receive(&shared, message).await,
+        _ => Err("expected one uncompressed gRPC frame".to_owned()),
+    };
+    let (status, reply) = match outcome {
+        Ok(()) => ("0", ExportTraceServiceResponse::default().encode_to_vec()),
+        // INVALID_ARGUMENT
+        Err(_) => ("3", Vec::new()),
+    };
+    let mut frame = Vec::with_capacity(5 + reply.len());
+    frame.push(0);
+    frame.extend_from_slice(&u32::try_from(reply.len()).unwrap_or(u32::MAX).to_be_bytes());
+    frame.extend_from_slice(&reply);
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static(status));
+    let body = Full::new(Bytes::from(frame)).with_trailers(async move { Some(Ok(trailers)) });
+    let mut response = Response::new(Body::new(body));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/grpc"));
+    response
+}
+
+/// Records the spans of one export request (or hangs, in [`Mode::Hang`]).
+async fn receive(shared: &Shared, message: &[u8]) -> Result<(), String> {
     shared.requests.fetch_add(1, Ordering::SeqCst);
     if shared.mode.load(Ordering::SeqCst) == Mode::Hang as u8 {
         std::future::pending::<()>().await;
     }
-    let request = match ExportTraceServiceRequest::decode(body) {
-        Ok(request) => request,
-        Err(error) => return (StatusCode::BAD_REQUEST, error.to_string().into_bytes()),
-    };
+    let request = ExportTraceServiceRequest::decode(message).map_err(|e| e.to_string())?;
     let received = decode_spans(request);
     if let Ok(mut spans) = shared.spans.lock() {
         spans.extend(received);
     }
-    (
-        StatusCode::OK,
-        ExportTraceServiceResponse::default().encode_to_vec(),
-    )
+    Ok(())
 }
 
 fn decode_spans(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
