@@ -12,7 +12,7 @@ use std::{
     fmt,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -104,6 +104,7 @@ impl BoundedBatchProcessor {
             runtime,
             queue: Arc::clone(&queue),
             timeout: settings.export_timeout,
+            failing: Arc::new(AtomicBool::new(false)),
         };
         let config = BatchConfigBuilder::default()
             .with_max_queue_size(settings.max_queue_size)
@@ -157,6 +158,9 @@ struct RuntimeExporter<E> {
     runtime: tokio::runtime::Handle,
     queue: Arc<SpanQueue>,
     timeout: Duration,
+    /// Whether the last export failed: the log says so once per outage,
+    /// not once per batch.
+    failing: Arc<AtomicBool>,
 }
 
 impl<E> fmt::Debug for RuntimeExporter<E> {
@@ -185,6 +189,7 @@ where
         let export = async move { tokio::time::timeout(timeout, inner.export(batch)).await }
             .with_context(Context::current().with_telemetry_suppressed());
         let task = self.runtime.spawn(export);
+        let failing = Arc::clone(&self.failing);
         async move {
             let result = match task.await {
                 Ok(Ok(result)) => result,
@@ -194,8 +199,22 @@ where
                 ))),
             };
             match &result {
-                Ok(()) => metrics::SPANS_EXPORTED.inc_by(u64::try_from(count).unwrap_or(u64::MAX)),
-                Err(_) => metrics::dropped("export_failed", count),
+                Ok(()) => {
+                    metrics::SPANS_EXPORTED.inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+                    if failing.swap(false, Ordering::Relaxed) {
+                        tracing::info!(context = "Tracing", "span export recovered");
+                    }
+                }
+                Err(error) => {
+                    metrics::dropped("export_failed", count);
+                    if !failing.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            context = "Tracing",
+                            %error,
+                            "span export failed; spans are dropped until the collector answers (see telemetry_spans_dropped_total)"
+                        );
+                    }
+                }
             }
             result
         }
