@@ -557,3 +557,68 @@ async fn failed_calls_and_5xx_mark_spans_as_errors() {
     assert_eq!(client.attribute("error.type"), Some("connect"));
     assert_eq!(client.attribute("http.response.status_code"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_command_is_the_parent_of_its_gateway_call_and_db_spans_are_clients() {
+    use telemetry::trace::spans;
+    use tracing::Instrument as _;
+
+    let receiver = OtlpReceiver::start().await;
+    let endpoint = Some(receiver.endpoint());
+    let backend = TestService::start("svc-backend", endpoint.clone(), fast_export(), |_| {
+        Router::new().route(
+            "/api/guilds/{id}",
+            get(|Path(id): Path<u64>| async move {
+                async {}
+                    .instrument(spans::db("sqlite", "SELECT", "guilds"))
+                    .await;
+                Json(json!({ "guild": id }))
+            }),
+        )
+    });
+    // The "bot": a command span around a call with the shared client.
+    let upstream = backend.url("/api/guilds/5");
+    let bot = TestService::start("svc-bot", endpoint, fast_export(), move |client| {
+        Router::new().route(
+            "/run",
+            get(move || async move {
+                let command = spans::discord_command("guild", Some(5));
+                let status = client
+                    .send(client.get(upstream))
+                    .instrument(command)
+                    .await
+                    .unwrap()
+                    .status();
+                status.as_u16().to_string()
+            }),
+        )
+    });
+
+    let response = testkit::http_client()
+        .get(bot.url("/run"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "200");
+
+    let spans = receiver
+        .wait_for(DEADLINE, "bot and backend spans", |spans| spans.len() >= 5)
+        .await;
+    let command = spans
+        .iter()
+        .find(|s| s.attribute("discord.command") == Some("guild"))
+        .unwrap();
+    assert_eq!(command.name, "discord command guild");
+    assert_eq!(command.attribute("discord.guild.id"), Some("5"));
+    let call = find(&spans, "svc-bot", "client");
+    assert_eq!(call.parent_span_id.as_ref(), Some(&command.span_id));
+    let db = spans.iter().find(|s| s.name == "SELECT guilds").unwrap();
+    assert_eq!(db.kind, "client");
+    assert_eq!(db.service_name, "svc-backend");
+    assert_eq!(db.attribute("db.system.name"), Some("sqlite"));
+    assert_eq!(db.attribute("db.operation.name"), Some("SELECT"));
+    assert_eq!(db.attribute("db.collection.name"), Some("guilds"));
+    let backend_server = find(&spans, "svc-backend", "server");
+    assert_eq!(db.parent_span_id.as_ref(), Some(&backend_server.span_id));
+    assert_eq!(backend_server.parent_span_id.as_ref(), Some(&call.span_id));
+}

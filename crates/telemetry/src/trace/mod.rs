@@ -7,6 +7,7 @@
 //! - [`layer()`]: the inbound tower layer (server span, `traceparent` in,
 //!   `traceparent` out).
 //! - [`HttpClient`]: the outbound client (client span, headers injected).
+//! - [`spans`]: database and Discord spans with conventional attributes.
 //!
 //! Named `trace`, not `tracing`, so the `tracing` crate stays unshadowed.
 
@@ -17,6 +18,7 @@ pub mod layer;
 pub mod metrics;
 pub mod propagation;
 pub mod provider;
+pub mod spans;
 
 use std::{sync::Arc, time::Duration};
 
