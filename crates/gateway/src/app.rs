@@ -15,6 +15,9 @@ pub fn router(ops: &Ops) -> Router {
     Router::new()
         .merge(ops.router())
         .layer(telemetry::http::layer())
+        // Outermost (added last): every layer and handler runs in the
+        // request's server span. See `telemetry::trace::layer`.
+        .layer(telemetry::trace::layer())
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {

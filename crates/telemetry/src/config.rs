@@ -186,6 +186,8 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
     /// Redaction and Loki shipping settings (`LOG_REDACT_KEYS`, `LOKI_*`).
     pub logging: crate::logging::LoggingConfig,
+    /// The other `OTEL_*` trace settings (protocol, sampler, resource).
+    pub tracing: crate::trace::TraceConfig,
 }
 
 impl TelemetryConfig {
@@ -202,6 +204,7 @@ impl TelemetryConfig {
             loki_url: http_url("LOKI_URL")?,
             otlp_endpoint: http_url("OTEL_EXPORTER_OTLP_ENDPOINT")?,
             logging: crate::logging::LoggingConfig::from_env()?,
+            tracing: crate::trace::TraceConfig::from_env()?,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod ops;
 pub mod service;
 pub mod shutdown;
+pub mod trace;
 
 pub use config::{ConfigError, Environment, TelemetryConfig};
 pub use ops::{Ops, OpsConfig};
@@ -33,6 +34,8 @@ pub enum InitError {
     SubscriberAlreadySet,
     #[error("{0}")]
     Loki(String),
+    #[error(transparent)]
+    Trace(#[from] trace::TraceInitError),
 }
 
 /// Keeps the telemetry pipeline alive; [`Telemetry::shutdown`] flushes it.
@@ -41,6 +44,7 @@ pub struct Telemetry {
     service: ServiceInfo,
     config: TelemetryConfig,
     logging: logging::LoggingGuard,
+    traces: trace::Tracing,
 }
 
 impl Telemetry {
@@ -55,17 +59,23 @@ impl Telemetry {
     /// Flushes everything buffered. Call once, after the server has drained.
     pub async fn shutdown(self) {
         tracing::info!(context = "Shutdown", "shutdown complete");
-        // Last: every line above is in the buffer the flush drains.
+        // Spans first: the flush's own diagnostics are logged, and the
+        // log flush comes last so every line above is in its buffer.
+        self.traces.shutdown().await;
         self.logging.shutdown().await;
     }
 }
 
 /// Installs the global `tracing` subscriber for `service`.
 pub fn init(service: ServiceInfo, config: TelemetryConfig) -> Result<Telemetry, InitError> {
-    let logging = logging::install(service, &config, Vec::new())?;
+    // The OpenTelemetry layer is always installed, exporter or not, so
+    // every span has ids that propagate and appear in log lines.
+    let traces = trace::install(service, &config)?;
+    let logging = logging::install(service, &config, vec![traces.boxed_layer()])?;
     Ok(Telemetry {
         service,
         config,
         logging,
+        traces,
     })
 }

@@ -3,6 +3,7 @@
 //! with a deadline (never a fixed sleep), and clean up every process started.
 
 pub mod loki;
+pub mod otlp;
 pub mod prometheus;
 
 use std::{

@@ -1,0 +1,298 @@
+//! Trace settings from the standard `OTEL_*` variables. Every error names
+//! the variable it read (see [`crate::config`]).
+
+use std::{fmt, str::FromStr, time::Duration};
+
+use crate::config::{ConfigError, parse_or, var};
+
+/// How spans leave the process (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `grpc`: the collector's port 4317.
+    Grpc,
+    /// `http/protobuf`: the collector's port 4318, `POST /v1/traces`.
+    HttpProtobuf,
+}
+
+impl FromStr for OtlpProtocol {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "grpc" => Ok(Self::Grpc),
+            "http/protobuf" => Ok(Self::HttpProtobuf),
+            _ => Err("expected grpc or http/protobuf"),
+        }
+    }
+}
+
+/// Which traces are recorded (`OTEL_TRACES_SAMPLER` + `OTEL_TRACES_SAMPLER_ARG`).
+///
+/// Ids are generated and propagated whatever the sampler decides: an
+/// unsampled span still has a trace id for the logs and for the next hop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerConfig {
+    AlwaysOn,
+    AlwaysOff,
+    /// A fraction of root traces, in `[0, 1]`.
+    TraceIdRatio(f64),
+    /// Follow the caller's decision; for root spans, the inner sampler.
+    ParentBased(ParentBasedRoot),
+}
+
+/// The decision a parent-based sampler takes for root spans.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParentBasedRoot {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio(f64),
+}
+
+// The ratio is validated finite in [0, 1] at parse time, so equality is total.
+impl Eq for SamplerConfig {}
+
+impl Default for SamplerConfig {
+    /// The specification's default: `parentbased_always_on`.
+    fn default() -> Self {
+        Self::ParentBased(ParentBasedRoot::AlwaysOn)
+    }
+}
+
+impl SamplerConfig {
+    /// Parses the sampler name and its optional ratio argument.
+    fn parse(name: &str, ratio: Option<f64>) -> Result<Self, &'static str> {
+        let ratio = ratio.unwrap_or(1.0);
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "always_on" => Self::AlwaysOn,
+            "always_off" => Self::AlwaysOff,
+            "traceidratio" => Self::TraceIdRatio(ratio),
+            "parentbased_always_on" => Self::ParentBased(ParentBasedRoot::AlwaysOn),
+            "parentbased_always_off" => Self::ParentBased(ParentBasedRoot::AlwaysOff),
+            "parentbased_traceidratio" => Self::ParentBased(ParentBasedRoot::TraceIdRatio(ratio)),
+            _ => {
+                return Err(
+                    "expected always_on, always_off, traceidratio, parentbased_always_on, \
+                            parentbased_always_off or parentbased_traceidratio",
+                );
+            }
+        })
+    }
+}
+
+/// A sampling ratio: a finite number between 0 and 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ratio(f64);
+
+impl FromStr for Ratio {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.parse::<f64>() {
+            Ok(r) if r.is_finite() && (0.0..=1.0).contains(&r) => Ok(Self(r)),
+            _ => Err("expected a number between 0 and 1"),
+        }
+    }
+}
+
+/// Queue and batch sizes of the span exporter (`OTEL_BSP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Spans waiting for export at most; more are dropped and counted.
+    pub max_queue_size: usize,
+    /// Spans per export request at most.
+    pub max_export_batch_size: usize,
+    /// How long a span may wait before a partial batch is sent.
+    pub schedule_delay: Duration,
+    /// How long one export request may take (`OTEL_EXPORTER_OTLP_TIMEOUT`).
+    pub export_timeout: Duration,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            schedule_delay: Duration::from_millis(5000),
+            export_timeout: Duration::from_millis(10_000),
+        }
+    }
+}
+
+/// Everything the tracer provider needs besides the endpoint
+/// (`TelemetryConfig::otlp_endpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceConfig {
+    pub protocol: OtlpProtocol,
+    /// `OTEL_SERVICE_NAME`: overrides the service's own name.
+    pub service_name: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs added to the resource.
+    pub resource_attributes: Vec<(String, String)>,
+    pub sampler: SamplerConfig,
+    pub batch: BatchSettings,
+    /// How long shutdown waits for the last export (`OTEL_SHUTDOWN_TIMEOUT`,
+    /// milliseconds).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for TraceConfig {
+    fn default() -> Self {
+        Self {
+            protocol: OtlpProtocol::HttpProtobuf,
+            service_name: None,
+            resource_attributes: Vec::new(),
+            sampler: SamplerConfig::default(),
+            batch: BatchSettings::default(),
+            shutdown_timeout: Duration::from_millis(5000),
+        }
+    }
+}
+
+impl TraceConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let ratio = match var("OTEL_TRACES_SAMPLER_ARG") {
+            None => None,
+            Some(raw) => Some(
+                raw.trim()
+                    .parse::<Ratio>()
+                    .map_err(|reason| ConfigError::new("OTEL_TRACES_SAMPLER_ARG", &raw, reason))?,
+            ),
+        };
+        let sampler = match var("OTEL_TRACES_SAMPLER") {
+            None => SamplerConfig::default(),
+            Some(raw) => SamplerConfig::parse(raw.trim(), ratio.map(|r| r.0))
+                .map_err(|reason| ConfigError::new("OTEL_TRACES_SAMPLER", &raw, reason))?,
+        };
+        let batch = BatchSettings {
+            max_queue_size: positive("OTEL_BSP_MAX_QUEUE_SIZE", defaults.batch.max_queue_size)?,
+            max_export_batch_size: positive(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                defaults.batch.max_export_batch_size,
+            )?,
+            schedule_delay: millis("OTEL_BSP_SCHEDULE_DELAY", defaults.batch.schedule_delay)?,
+            export_timeout: millis("OTEL_EXPORTER_OTLP_TIMEOUT", defaults.batch.export_timeout)?,
+        };
+        Ok(Self {
+            protocol: parse_or("OTEL_EXPORTER_OTLP_PROTOCOL", defaults.protocol)?,
+            service_name: var("OTEL_SERVICE_NAME").map(|name| name.trim().to_owned()),
+            resource_attributes: match var("OTEL_RESOURCE_ATTRIBUTES") {
+                None => Vec::new(),
+                Some(raw) => parse_resource_attributes(&raw)
+                    .map_err(|reason| ConfigError::new("OTEL_RESOURCE_ATTRIBUTES", &raw, reason))?,
+            },
+            sampler,
+            batch,
+            shutdown_timeout: millis("OTEL_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
+        })
+    }
+}
+
+/// A count that must be at least 1.
+fn positive(name: &str, default: usize) -> Result<usize, ConfigError> {
+    let value: usize = parse_or(name, default)?;
+    if value == 0 {
+        return Err(ConfigError::new(
+            name,
+            "0",
+            "expected a number greater than 0",
+        ));
+    }
+    Ok(value)
+}
+
+/// A duration written in milliseconds, as the `OTEL_*` variables are.
+fn millis(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    let default_ms = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+    parse_or(name, default_ms).map(Duration::from_millis)
+}
+
+/// Parses `key1=value1,key2=value2` (values percent-decoded, as the
+/// specification of `OTEL_RESOURCE_ATTRIBUTES` says).
+pub fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String)>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                format!("expected key=value pairs separated by commas, got {pair:?}")
+            })?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(format!("empty key in {pair:?}"));
+            }
+            Ok((key.to_owned(), percent_decode(value.trim())?))
+        })
+        .collect()
+}
+
+fn percent_decode(value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("invalid percent escape in {value:?}"))?;
+            decoded.push(hex);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| format!("{value:?} is not UTF-8 once decoded"))
+}
+
+impl fmt::Display for OtlpProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samplers_parse_with_their_ratio() {
+        assert_eq!(
+            SamplerConfig::parse("parentbased_traceidratio", Some(0.25)),
+            Ok(SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(
+                0.25
+            )))
+        );
+        assert_eq!(
+            SamplerConfig::parse("TRACEIDRATIO", None),
+            Ok(SamplerConfig::TraceIdRatio(1.0))
+        );
+        assert!(SamplerConfig::parse("sometimes", None).is_err());
+        assert!("1.5".parse::<Ratio>().is_err());
+        assert!("NaN".parse::<Ratio>().is_err());
+        assert_eq!("0".parse::<Ratio>(), Ok(Ratio(0.0)));
+    }
+
+    #[test]
+    fn protocols_are_the_two_standard_names() {
+        assert_eq!("grpc".parse(), Ok(OtlpProtocol::Grpc));
+        assert_eq!("http/protobuf".parse(), Ok(OtlpProtocol::HttpProtobuf));
+        assert!("http/json".parse::<OtlpProtocol>().is_err());
+    }
+
+    #[test]
+    fn resource_attributes_are_pairs_percent_decoded() {
+        assert_eq!(
+            parse_resource_attributes("team=core, k8s.pod.name=bot-0,note=a%2Cb"),
+            Ok(vec![
+                ("team".to_owned(), "core".to_owned()),
+                ("k8s.pod.name".to_owned(), "bot-0".to_owned()),
+                ("note".to_owned(), "a,b".to_owned()),
+            ])
+        );
+        assert!(parse_resource_attributes("novalue").is_err());
+        assert!(parse_resource_attributes("=x").is_err());
+        assert!(parse_resource_attributes("k=%zz").is_err());
+    }
+}
