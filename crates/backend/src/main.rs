@@ -1,10 +1,8 @@
 //! Backend: the REST API over the community's database.
 
-mod app;
-mod config;
-
 use std::process::ExitCode;
 
+use backend::{app, config::Config};
 use telemetry::ServiceInfo;
 
 const SERVICE: ServiceInfo = ServiceInfo {
@@ -14,7 +12,7 @@ const SERVICE: ServiceInfo = ServiceInfo {
 
 fn main() -> ExitCode {
     telemetry::config::load_dotenv();
-    let config = match config::Config::from_env() {
+    let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => return telemetry::config::exit_on_error(&error),
     };

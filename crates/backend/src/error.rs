@@ -1,0 +1,173 @@
+//! The API's one error type, rendered as
+//! `{"error": {"code", "message", "field"}}` with the matching status.
+
+use std::any::Any;
+
+use axum::{
+    Json,
+    body::Body,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A value the client sent is wrong; `field` names it (dotted path).
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    /// The body is not JSON at all (syntax error, truncated).
+    #[error("malformed JSON body: {0}")]
+    MalformedJson(String),
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the request took too long")]
+    Timeout,
+    #[error("the database is unavailable")]
+    DatabaseUnavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidField { .. } | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidField { .. } => "invalid_field",
+            Self::MalformedJson(_) => "malformed_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Timeout => "request_timeout",
+            Self::DatabaseUnavailable(_) => "database_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            Self::DatabaseUnavailable(error)
+        } else {
+            Self::Internal(error)
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // Server-side causes are logged here, once, with their source; the
+        // client gets the generic message only.
+        if let Self::DatabaseUnavailable(source) | Self::Internal(source) = &self {
+            tracing::error!(error = %source, code = self.code(), "request failed");
+        }
+        let body = json!({
+            "error": {
+                "code": self.code(),
+                "message": self.to_string(),
+                "field": self.field(),
+            }
+        });
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+/// Fallback for unknown routes: 404 JSON.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".to_owned())
+}
+
+/// Fallback for a known route with another method: 405 JSON.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Gives a JSON body to error responses produced below the handlers by tower
+/// layers (timeout, body limit), which answer with an empty body.
+pub async fn ensure_json_errors(response: Response) -> Response {
+    let status = response.status();
+    let has_body_type = response.headers().contains_key(header::CONTENT_TYPE);
+    if !(status.is_client_error() || status.is_server_error()) || has_body_type {
+        return response;
+    }
+    let error = match status {
+        StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: crate::app::BODY_LIMIT_BYTES,
+        },
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::NOT_FOUND => ApiError::NotFound("no such route".to_owned()),
+        _ => {
+            let (mut parts, _) = response.into_parts();
+            let code = status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_ascii_lowercase()
+                .replace(' ', "_");
+            let body = json!({"error": {"code": code, "message": status.to_string(), "field": null}});
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+            return Response::from_parts(parts, Body::from(body.to_string()));
+        }
+    };
+    let (parts, _) = response.into_parts();
+    let mut json = error.into_response();
+    // Keep headers the layer set (e.g. `Allow`), but the JSON content type.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
+/// `CatchPanicLayer` handler: a panic is a bug, answered 500 JSON (and logged)
+/// rather than a dropped connection.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "handler panicked");
+    let body = json!({"error": {"code": "internal_error", "message": "internal error", "field": null}});
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
