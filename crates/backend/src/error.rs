@@ -140,7 +140,8 @@ pub async fn ensure_json_errors(response: Response) -> Response {
                 .unwrap_or("error")
                 .to_ascii_lowercase()
                 .replace(' ', "_");
-            let body = json!({"error": {"code": code, "message": status.to_string(), "field": null}});
+            let body =
+                json!({"error": {"code": code, "message": status.to_string(), "field": null}});
             parts.headers.insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("application/json"),
@@ -168,6 +169,38 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     tracing::error!(panic = detail, "handler panicked");
-    let body = json!({"error": {"code": "internal_error", "message": "internal error", "field": null}});
+    let body =
+        json!({"error": {"code": "internal_error", "message": "internal error", "field": null}});
     (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn json_of(response: Response) -> (StatusCode, serde_json::Value) {
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn empty_layer_errors_get_a_json_body() {
+        let timeout = StatusCode::REQUEST_TIMEOUT.into_response();
+        let (status, body) = json_of(ensure_json_errors(timeout).await).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(body["error"]["code"], "request_timeout");
+        let teapot = StatusCode::IM_A_TEAPOT.into_response();
+        let (_, body) = json_of(ensure_json_errors(teapot).await).await;
+        assert_eq!(body["error"]["code"], "i'm_a_teapot");
+    }
+
+    #[tokio::test]
+    async fn panics_become_500_json() {
+        let (status, body) = json_of(panic_response(Box::new("boom"))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal_error");
+    }
 }

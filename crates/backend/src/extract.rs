@@ -49,12 +49,24 @@ fn is_json(headers: &http::HeaderMap) -> bool {
         .and_then(|value| value.split(';').next())
         .is_some_and(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
 }
 
 /// Deserializes `body`, mapping serde's error to the field it is about.
+/// Every body of this API is a JSON object (serde would also accept an
+/// array for a struct, with confusing errors).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        let syntax_ok = serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
+        return Err(if syntax_ok {
+            ApiError::invalid("body", "expected a JSON object")
+        } else {
+            ApiError::MalformedJson("expected a JSON object".to_owned())
+        });
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let inner = error.inner();
@@ -80,7 +92,8 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// `missing field `name`` → `name`.
 fn quoted_field(message: &str) -> Option<&str> {
-    let is_field_error = message.starts_with("missing field") || message.starts_with("unknown field");
+    let is_field_error =
+        message.starts_with("missing field") || message.starts_with("unknown field");
     if !is_field_error {
         return None;
     }
@@ -132,12 +145,18 @@ pub const MAX_LIMIT: i64 = 100;
 impl QueryParams {
     /// A present, non-empty parameter.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn snowflake(&self, name: &str) -> Result<Option<Snowflake>, ApiError> {
         self.get(name)
-            .map(|raw| raw.parse().map_err(|message: &str| ApiError::invalid(name, message)))
+            .map(|raw| {
+                raw.parse()
+                    .map_err(|message: &str| ApiError::invalid(name, message))
+            })
             .transpose()
     }
 
@@ -176,11 +195,20 @@ mod tests {
         let event = r#"{"type":"member_join","guild_id":"1","user_id":"2","occurred_at":"2026-01-01T00:00:00Z"}"#;
         assert!(parse_json::<EventBatch>(format!(r#"{{"events":[{event}]}}"#).as_bytes()).is_ok());
         let wrong_type = event.replace("member_join", "typing");
-        assert_eq!(field_of(&format!(r#"{{"events":[{event},{wrong_type}]}}"#)), "events[1].type");
+        assert_eq!(
+            field_of(&format!(r#"{{"events":[{event},{wrong_type}]}}"#)),
+            "events[1].type"
+        );
         let no_user = r#"{"type":"ban_add","guild_id":"1","occurred_at":"2026-01-01T00:00:00Z"}"#;
-        assert_eq!(field_of(&format!(r#"{{"events":[{no_user}]}}"#)), "events[0].user_id");
+        assert_eq!(
+            field_of(&format!(r#"{{"events":[{no_user}]}}"#)),
+            "events[0].user_id"
+        );
         let bad_time = event.replace("2026-01-01T00:00:00Z", "yesterday");
-        assert_eq!(field_of(&format!(r#"{{"events":[{bad_time}]}}"#)), "events[0].occurred_at");
+        assert_eq!(
+            field_of(&format!(r#"{{"events":[{bad_time}]}}"#)),
+            "events[0].occurred_at"
+        );
     }
 
     #[test]

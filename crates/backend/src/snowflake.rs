@@ -86,8 +86,8 @@ const SEQUENCE_BITS: u32 = 12;
 
 impl IdGenerator {
     pub fn new() -> Self {
-        let worker = (RandomState::new().hash_one(std::process::id()) & ((1 << WORKER_BITS) - 1))
-            as i64;
+        let worker =
+            (RandomState::new().hash_one(std::process::id()) & ((1 << WORKER_BITS) - 1)) as i64;
         Self {
             worker,
             state: Mutex::new((0, 0)),
@@ -126,8 +126,20 @@ mod tests {
 
     #[test]
     fn parses_positive_i64_strings_only() {
-        assert_eq!("175928847299117063".parse(), Ok(Snowflake(175928847299117063)));
-        for bad in ["", "0", "-1", "abc", "1.5", " 1", "9223372036854775808", "18446744073709551615"] {
+        assert_eq!(
+            "175928847299117063".parse(),
+            Ok(Snowflake(175928847299117063))
+        );
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "abc",
+            "1.5",
+            " 1",
+            "9223372036854775808",
+            "18446744073709551615",
+        ] {
             assert!(bad.parse::<Snowflake>().is_err(), "{bad:?} accepted");
         }
     }

@@ -5,7 +5,13 @@ use testkit::{ServiceBuilder, assert_config_error};
 
 #[tokio::test]
 async fn answers_live_on_an_ephemeral_port() {
-    let mut service = ServiceBuilder::new("backend").spawn();
+    let data = std::env::temp_dir().join(format!("backend-process-{}", std::process::id()));
+    let mut service = ServiceBuilder::new("backend")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/backend.db?mode=rwc", data.display()),
+        )
+        .spawn();
     service.wait_live().await;
     let body: serde_json::Value = testkit::http_client()
         .get(service.url("/live"))
@@ -17,6 +23,12 @@ async fn answers_live_on_an_ephemeral_port() {
         .await
         .expect("JSON body");
     assert_eq!(body["status"], "ok");
+    assert!(
+        data.join("backend.db").exists(),
+        "the data directory is created"
+    );
+    drop(service);
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! service binary as a real process on an ephemeral port, wait by polling
 //! with a deadline (never a fixed sleep), and clean up every process started.
 
+pub mod postgres;
+
 use std::{
     io::{BufRead, BufReader, Read},
     net::TcpListener,

@@ -3,12 +3,7 @@
 use axum::{Json, extract::State};
 use serde_json::{Value, json};
 
-use crate::{
-    app::AppState,
-    error::ApiError,
-    extract::ApiJson,
-    model::EventBatch,
-};
+use crate::{app::AppState, error::ApiError, extract::ApiJson, model::EventBatch};
 
 pub async fn ingest(
     State(state): State<AppState>,

@@ -18,7 +18,10 @@ use crate::{
 pub static MODERATION_ACTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
     let counter = IntCounterVec::new(
-        Opts::new("moderation_actions_total", "Moderation actions recorded, by action"),
+        Opts::new(
+            "moderation_actions_total",
+            "Moderation actions recorded, by action",
+        ),
         &["action"],
     )
     .expect("valid counter definition");

@@ -21,7 +21,10 @@ pub async fn get(
     let window_seconds = parse_window(query.get("window").unwrap_or(DEFAULT_WINDOW))
         .map_err(|message| ApiError::invalid("window", message))?;
     let since = now_ms() - window_seconds * 1000;
-    let stats = state.store.guild_stats(guild, since, window_seconds).await?;
+    let stats = state
+        .store
+        .guild_stats(guild, since, window_seconds)
+        .await?;
     Ok(Json(stats))
 }
 
@@ -57,7 +60,17 @@ mod tests {
         assert_eq!(parse_window("24h"), Ok(86_400));
         assert_eq!(parse_window("60m"), Ok(3600));
         assert_eq!(parse_window("30d"), Ok(2_592_000));
-        for bad in ["", "h", "59m", "31d", "1w", "-1h", "1.5h", "99999999999999999999d", "é"] {
+        for bad in [
+            "",
+            "h",
+            "59m",
+            "31d",
+            "1w",
+            "-1h",
+            "1.5h",
+            "99999999999999999999d",
+            "é",
+        ] {
             assert!(parse_window(bad).is_err(), "{bad:?} accepted");
         }
     }

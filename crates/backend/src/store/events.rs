@@ -35,7 +35,12 @@ impl Store {
                 .or_default() += 1;
         }
         let mut tx = self
-            .timed("ingest_events", "BEGIN", "event_counts", self.pool().begin())
+            .timed(
+                "ingest_events",
+                "BEGIN",
+                "event_counts",
+                self.pool().begin(),
+            )
             .await?;
         self.timed("ingest_events", "INSERT", "event_counts", async {
             for ((guild, kind, minute), count) in &counts {

@@ -28,8 +28,7 @@ pub(super) async fn check_applied(store: &Store) -> Result<(), StoreError> {
             "health",
             "SELECT",
             "_sqlx_migrations",
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
-                .fetch_one(store.pool()),
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(store.pool()),
         )
         .await?;
     match applied {
