@@ -1,20 +1,77 @@
 //! The gateway's router and server.
 
-use axum::Router;
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, extract::DefaultBodyLimit, http::StatusCode, middleware};
 use tokio::net::TcpListener;
+use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
-use crate::config::Config;
+use crate::{
+    auth::Auth,
+    batcher::{self, EventQueue},
+    clients::backend::BackendClient,
+    config::Config,
+    error, routes,
+};
 
-pub fn router() -> Router {
-    Router::new().merge(telemetry::ops::router())
+/// Body limit of the proxied API (the backend's own limit).
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// How long shutdown waits for the last event batch to reach the backend.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: BackendClient,
+    pub events: EventQueue,
+    pub auth: Arc<Auth>,
+}
+
+/// Routes behind the API key, JSON fallbacks, and the seatbelts (timeout,
+/// body limit, panic → 500 JSON).
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    routes::router(state.clone())
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
+        .merge(telemetry::ops::router())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        // Outside the timeout, so its empty 408 gets a JSON body too.
+        .layer(middleware::map_response(error::ensure_json_errors))
+        .layer(CatchPanicLayer::custom(error::panic_response))
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.api_keys.defaulted {
+        tracing::warn!(
+            context = "Bootstrap",
+            "GATEWAY_API_KEYS is unset: accepting the development key \"dev-key\" only"
+        );
+    }
+    let backend = BackendClient::new(&config.backend_url, config.upstream_timeout)?;
+    let (events, flusher) = batcher::spawn(backend.clone(), config.batching);
+    let state = AppState {
+        backend,
+        events,
+        auth: Arc::new(Auth::new(config.api_keys.keys.clone(), config.rate_limit)),
+    };
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(context = "Bootstrap", backend = %config.backend_url, "Gateway running on http://{addr}");
-    axum::serve(listener, router())
+    axum::serve(listener, router(state, config.request_timeout))
         .with_graceful_shutdown(telemetry::shutdown::signal())
         .await?;
+    // The server (and every queue handle it held) is gone: the batcher
+    // drains what is left and ends.
+    if tokio::time::timeout(FLUSH_DEADLINE, flusher).await.is_err() {
+        tracing::warn!(
+            context = "Shutdown",
+            "events still queued after {FLUSH_DEADLINE:?}: dropped"
+        );
+    }
     Ok(())
 }

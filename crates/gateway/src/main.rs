@@ -1,10 +1,8 @@
 //! Gateway: the edge between clients, the bot and the backend.
 
-mod app;
-mod config;
-
 use std::process::ExitCode;
 
+use gateway::{app, config::Config};
 use telemetry::ServiceInfo;
 
 const SERVICE: ServiceInfo = ServiceInfo {
@@ -14,7 +12,7 @@ const SERVICE: ServiceInfo = ServiceInfo {
 
 fn main() -> ExitCode {
     telemetry::config::load_dotenv();
-    let config = match config::Config::from_env() {
+    let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => return telemetry::config::exit_on_error(&error),
     };
