@@ -138,6 +138,15 @@ impl Store {
             .connect(url)
             .await
             .map_err(StoreError::Connect)?;
+        if engine == Engine::Sqlite && !url.contains(":memory:") {
+            // Readers then never wait for a writer (demo traffic mixes both).
+            // The mode is stored in the file: setting it once at start is
+            // enough for every connection.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(StoreError::Connect)?;
+        }
         let store = Self {
             pool,
             engine,

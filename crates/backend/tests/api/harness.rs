@@ -25,22 +25,27 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn sqlite() -> Self {
+        Self::sqlite_with_timeout(Duration::from_secs(10)).await
+    }
+
+    pub async fn sqlite_with_timeout(timeout: Duration) -> Self {
         static FILES: AtomicU32 = AtomicU32::new(0);
         let file = std::env::temp_dir().join(format!(
             "backend-api-{}-{}.db",
             std::process::id(),
             FILES.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut app = Self::connect(&format!("sqlite://{}?mode=rwc", file.display())).await;
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let mut app = Self::connect(&url, timeout).await;
         app.sqlite_file = Some(file);
         app
     }
 
     pub async fn postgres(cluster: &PgCluster) -> Self {
-        Self::connect(&cluster.create_database()).await
+        Self::connect(&cluster.create_database(), Duration::from_secs(10)).await
     }
 
-    async fn connect(url: &str) -> Self {
+    async fn connect(url: &str, timeout: Duration) -> Self {
         let store = Store::connect(url, 5)
             .await
             .unwrap_or_else(|error| panic!("connect {url}: {error}"));
@@ -48,7 +53,7 @@ impl TestApp {
             AppState {
                 store: store.clone(),
             },
-            Duration::from_secs(10),
+            timeout,
         );
         Self {
             store,
