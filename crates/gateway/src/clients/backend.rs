@@ -3,7 +3,10 @@
 //! duration metric and (later) trace-context injection.
 
 use std::{
-    sync::LazyLock,
+    sync::{
+        Arc, LazyLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -29,6 +32,10 @@ const UPSTREAM: &str = "backend";
 /// Pauses before the retries of an idempotent request: short, so a request
 /// to a backend that is down still fails fast.
 const RETRY_BACKOFF: [Duration; 2] = [Duration::from_millis(25), Duration::from_millis(75)];
+/// After a failed connection, requests within this period are not retried:
+/// the backend is known to be down, so the 503 is immediate. Each request
+/// still tries once, so the gateway notices the backend's return by itself.
+const KNOWN_DOWN_FOR: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -68,6 +75,9 @@ pub struct UpstreamResponse {
 pub struct BackendClient {
     http: reqwest::Client,
     base_url: String,
+    /// When the last connection failed, in ms since `epoch` (0: never).
+    last_unreachable_ms: Arc<AtomicU64>,
+    epoch: Instant,
 }
 
 impl BackendClient {
@@ -85,6 +95,8 @@ impl BackendClient {
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
+            last_unreachable_ms: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
         })
     }
 
@@ -94,7 +106,8 @@ impl BackendClient {
 
     /// Sends `method path_and_query` with `headers` and `body`. Idempotent
     /// methods (GET, HEAD, PUT) are retried when the backend is unreachable
-    /// or answers 503; others are sent once (a retry could apply them twice).
+    /// or answers 503, unless a connection failed within [`KNOWN_DOWN_FOR`];
+    /// others are sent once (a retry could apply them twice).
     pub async fn send(
         &self,
         method: Method,
@@ -103,7 +116,7 @@ impl BackendClient {
         body: Bytes,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let url = format!("{}{path_and_query}", self.base_url);
-        let retries = if is_idempotent(&method) {
+        let retries = if is_idempotent(&method) && !self.known_down() {
             RETRY_BACKOFF.as_slice()
         } else {
             &[]
@@ -111,10 +124,12 @@ impl BackendClient {
         let mut attempt = 0;
         loop {
             let result = self.send_once(&method, &url, &headers, body.clone()).await;
-            let retryable = match &result {
-                Ok(response) => response.status == http::StatusCode::SERVICE_UNAVAILABLE,
-                Err(error) => matches!(error, UpstreamError::Unavailable(_)),
-            };
+            let unreachable = matches!(result, Err(UpstreamError::Unavailable(_)));
+            if unreachable {
+                self.mark_unreachable();
+            }
+            let retryable = unreachable
+                || matches!(&result, Ok(response) if response.status == http::StatusCode::SERVICE_UNAVAILABLE);
             match retries.get(attempt) {
                 Some(pause) if retryable => {
                     attempt += 1;
@@ -123,6 +138,22 @@ impl BackendClient {
                 _ => return result,
             }
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn mark_unreachable(&self) {
+        // +1 so that a failure in the very first millisecond is not "never".
+        self.last_unreachable_ms
+            .store(self.now_ms() + 1, Ordering::Relaxed);
+    }
+
+    fn known_down(&self) -> bool {
+        let last = self.last_unreachable_ms.load(Ordering::Relaxed);
+        let window = u64::try_from(KNOWN_DOWN_FOR.as_millis()).unwrap_or(u64::MAX);
+        last != 0 && self.now_ms() + 1 < last.saturating_add(window)
     }
 
     async fn send_once(
