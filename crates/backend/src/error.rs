@@ -23,8 +23,9 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
-    #[error("the request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    /// Over the route's body limit (1 MiB; 4 MiB for `/api/events`).
+    #[error("the request body is too large")]
+    PayloadTooLarge,
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -49,7 +50,7 @@ impl ApiError {
         match self {
             Self::InvalidField { .. } | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -63,7 +64,7 @@ impl ApiError {
             Self::InvalidField { .. } => "invalid_field",
             Self::MalformedJson(_) => "malformed_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Timeout => "request_timeout",
@@ -128,9 +129,7 @@ pub async fn ensure_json_errors(response: Response) -> Response {
     }
     let error = match status {
         StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-            limit: crate::app::BODY_LIMIT_BYTES,
-        },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::NOT_FOUND => ApiError::NotFound("no such route".to_owned()),
         _ => {

@@ -31,9 +31,7 @@ where
             .await
             .map_err(|rejection| {
                 if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge {
-                        limit: crate::app::BODY_LIMIT_BYTES,
-                    }
+                    ApiError::PayloadTooLarge
                 } else {
                     ApiError::MalformedJson(rejection.body_text())
                 }

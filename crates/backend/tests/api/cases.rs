@@ -125,6 +125,19 @@ pub async fn body_format_errors_are_json(app: &TestApp) {
         .raw(Method::PUT, "/api/guilds/1", "application/json", huge)
         .await;
     assert_error(&too_large, 413, "payload_too_large", None);
+
+    // `/api/events` has a larger limit than the other routes (4 MiB).
+    let event = event("member_join", "1", "2", Duration::zero());
+    let padded = format!("{{\"events\": [{event}]{}}}", " ".repeat(1536 * 1024));
+    let response = app
+        .raw(Method::POST, "/api/events", "application/json", padded)
+        .await;
+    assert_eq!(response, (StatusCode::OK, json!({"ingested": 1})));
+    let padded = format!("{{\"events\": [{event}]{}}}", " ".repeat(5 * 1024 * 1024));
+    let response = app
+        .raw(Method::POST, "/api/events", "application/json", padded)
+        .await;
+    assert_error(&response, 413, "payload_too_large", None);
 }
 
 pub async fn members_are_paginated_by_cursor(app: &TestApp) {
