@@ -137,8 +137,13 @@ pub async fn ensure_json_errors(response: Response) -> Response {
             let code = status
                 .canonical_reason()
                 .unwrap_or("error")
-                .to_ascii_lowercase()
-                .replace(' ', "_");
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' | '-' => Some('_'),
+                    c if c.is_ascii_alphanumeric() => Some(c.to_ascii_lowercase()),
+                    _ => None,
+                })
+                .collect::<String>();
             let body =
                 json!({"error": {"code": code, "message": status.to_string(), "field": null}});
             parts.headers.insert(
@@ -193,7 +198,7 @@ mod tests {
         assert_eq!(body["error"]["code"], "request_timeout");
         let teapot = StatusCode::IM_A_TEAPOT.into_response();
         let (_, body) = json_of(ensure_json_errors(teapot).await).await;
-        assert_eq!(body["error"]["code"], "i'm_a_teapot");
+        assert_eq!(body["error"]["code"], "im_a_teapot");
     }
 
     #[tokio::test]

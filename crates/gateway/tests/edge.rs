@@ -248,6 +248,29 @@ async fn accepted_events_reach_the_backend_stats() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["field"], "events[1].type");
+    let not_json = client
+        .post(gateway.url("/events"))
+        .bearer_auth(KEY)
+        .header("content-type", "text/plain")
+        .body("hello");
+    let (status, _, body) = send(not_json).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!("unsupported_media_type")
+        )
+    );
+    let truncated = client
+        .post(gateway.url("/events"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body("{\"events\": [");
+    let (status, _, body) = send(truncated).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("malformed_json"))
+    );
     let empty = json!({"events": []});
     let (status, _, body) = send(
         client
