@@ -1,34 +1,79 @@
 //! The backend's router and server.
 
-use axum::Router;
-use telemetry::Ops;
+use std::time::Duration;
+
+use axum::{Router, extract::DefaultBodyLimit, http::StatusCode, middleware};
+use telemetry::{
+    Ops,
+    health::{Criticality, check_fn},
+};
 use tokio::net::TcpListener;
+use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
-use crate::config::Config;
+use crate::{config::Config, error, routes, store::Store};
 
-/// The API routes, the operational endpoints, and the HTTP observability
-/// layer over all of them (added last so it sees every route's template).
-pub fn router(ops: &Ops) -> Router {
-    Router::new()
+/// Body limit of every route but `/api/events` (see [`routes::EVENTS_BODY_LIMIT_BYTES`]).
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// The whole HTTP surface: API routes, JSON fallbacks, the operational
+/// endpoints, the seatbelts (timeout, body limit, panic → 500 JSON), and
+/// the observability layers over all of it (added last so they see every
+/// route's template and every response).
+pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
+    routes::router()
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
         .merge(ops.router())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        // Outside the timeout, so its empty 408 gets a JSON body too.
+        .layer(middleware::map_response(error::ensure_json_errors))
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(telemetry::http::layer())
-        // Outermost (added last): every layer and handler runs in the
-        // request's server span. See `telemetry::trace::layer`.
+        // Outermost: every layer and handler runs in the request's server
+        // span. See `telemetry::trace::layer`.
         .layer(telemetry::trace::layer())
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
-    let database = config.database_url.split(':').next().unwrap_or_default();
-    // Readiness-critical checks go here, one line each, e.g. the database:
-    // `.with_check(telemetry::health::check_fn("database", Criticality::Critical, ...))`.
-    let ops = Ops::new(crate::SERVICE, &config.ops);
+    // Readiness: the database answers and every migration is applied.
+    let ops = Ops::new(crate::SERVICE, &config.ops).with_check(check_fn(
+        "database",
+        Criticality::Critical,
+        {
+            let store = store.clone();
+            move || {
+                let store = store.clone();
+                async move { store.health().await.into() }
+            }
+        },
+    ));
     tracing::info!(
         context = "Bootstrap",
-        database,
+        database = store.engine().as_str(),
         "Backend running on http://{addr}"
     );
-    telemetry::serve(listener, router(&ops), ops.shutdown()).await?;
+    let app = router(
+        AppState {
+            store: store.clone(),
+        },
+        &ops,
+        config.request_timeout,
+    );
+    telemetry::serve(listener, app, ops.shutdown()).await?;
+    store.close().await;
     Ok(())
 }

@@ -1,15 +1,23 @@
 //! The backend's settings, read from the environment.
 
+use std::time::Duration;
+
 use telemetry::{ConfigError, OpsConfig, TelemetryConfig, config};
 
 pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/backend.db?mode=rwc";
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 10;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub host: String,
     pub port: u16,
     pub database_url: String,
+    /// Pool size; SQLite serialises writes anyway, PostgreSQL benefits.
+    pub database_max_connections: u32,
+    /// Upper bound on a request's handling time (answered 408 JSON past it).
+    pub request_timeout: Duration,
     pub telemetry: TelemetryConfig,
     /// METRICS_TOKEN and the shutdown timings.
     pub ops: OpsConfig,
@@ -22,10 +30,30 @@ impl Config {
             host: config::var("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             port: config::port(&["PORT", "BACKEND_PORT"], DEFAULT_PORT)?,
             database_url: database_url()?,
+            database_max_connections: positive(
+                "DATABASE_MAX_CONNECTIONS",
+                DEFAULT_DATABASE_MAX_CONNECTIONS,
+            )?,
+            request_timeout: Duration::from_millis(positive(
+                "REQUEST_TIMEOUT_MS",
+                DEFAULT_REQUEST_TIMEOUT_MS,
+            )?),
             ops: OpsConfig::from_env(telemetry.environment)?,
             telemetry,
         })
     }
+}
+
+fn positive<T>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialEq + From<u8> + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value = config::parse_or(name, default)?;
+    if value == T::from(0) {
+        return Err(ConfigError::new(name, "0", "must be greater than 0"));
+    }
+    Ok(value)
 }
 
 fn database_url() -> Result<String, ConfigError> {

@@ -1,20 +1,12 @@
 //! Backend: the REST API over the community's database.
 
-mod app;
-mod config;
-
 use std::process::ExitCode;
 
-use telemetry::ServiceInfo;
-
-const SERVICE: ServiceInfo = ServiceInfo {
-    name: "backend",
-    version: env!("CARGO_PKG_VERSION"),
-};
+use backend::{SERVICE, app, config::Config};
 
 fn main() -> ExitCode {
     telemetry::config::load_dotenv();
-    let config = match config::Config::from_env() {
+    let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => return telemetry::config::exit_on_error(&error),
     };

@@ -1,26 +1,74 @@
 //! The gateway's router and server.
 
-use axum::Router;
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, extract::DefaultBodyLimit, http::StatusCode, middleware};
 use telemetry::{
     Ops,
     health::{Criticality, http_check},
 };
 use tokio::net::TcpListener;
+use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
-use crate::config::Config;
+use crate::{
+    auth::Auth,
+    batcher::{self, EventQueue},
+    clients::backend::BackendClient,
+    config::Config,
+    error, routes,
+};
 
-/// The edge routes, the operational endpoints, and the HTTP observability
-/// layer over all of them (added last so it sees every route's template).
-pub fn router(ops: &Ops) -> Router {
-    Router::new()
+/// Body limit of the proxied API (the backend's own limit).
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// How long shutdown waits for the last event batch to reach the backend.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: BackendClient,
+    pub events: EventQueue,
+    pub auth: Arc<Auth>,
+}
+
+/// Routes behind the API key, JSON fallbacks, the operational endpoints,
+/// the seatbelts (timeout, body limit, panic → 500 JSON), and the
+/// observability layers over all of it (added last so they see every
+/// route's template and every response).
+pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
+    routes::router(state.clone())
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
         .merge(ops.router())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        // Outside the timeout, so its empty 408 gets a JSON body too.
+        .layer(middleware::map_response(error::ensure_json_errors))
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(telemetry::http::layer())
-        // Outermost (added last): every layer and handler runs in the
-        // request's server span. See `telemetry::trace::layer`.
+        // Outermost: every layer and handler runs in the request's server
+        // span. See `telemetry::trace::layer`.
         .layer(telemetry::trace::layer())
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.api_keys.defaulted {
+        tracing::warn!(
+            context = "Bootstrap",
+            "GATEWAY_API_KEYS is unset: accepting the development key \"dev-key\" only"
+        );
+    }
+    let backend = BackendClient::new(&config.backend_url, config.upstream_timeout)?;
+    let (events, flusher) = batcher::spawn(backend.clone(), config.batching);
+    let state = AppState {
+        backend,
+        events,
+        auth: Arc::new(Auth::new(config.api_keys.keys.clone(), config.rate_limit)),
+    };
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     // The backend's `/live`, not its `/ready`: the gateway needs the backend
@@ -33,6 +81,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Criticality::Critical,
     ));
     tracing::info!(context = "Bootstrap", backend = %config.backend_url, "Gateway running on http://{addr}");
-    telemetry::serve(listener, router(&ops), ops.shutdown()).await?;
+    telemetry::serve(
+        listener,
+        router(state, &ops, config.request_timeout),
+        ops.shutdown(),
+    )
+    .await?;
+    // The server (and every queue handle it held) is gone: the batcher
+    // drains what is left and ends.
+    if tokio::time::timeout(FLUSH_DEADLINE, flusher).await.is_err() {
+        tracing::warn!(
+            context = "Shutdown",
+            "events still queued after {FLUSH_DEADLINE:?}: dropped"
+        );
+    }
     Ok(())
 }

@@ -1,20 +1,12 @@
 //! Gateway: the edge between clients, the bot and the backend.
 
-mod app;
-mod config;
-
 use std::process::ExitCode;
 
-use telemetry::ServiceInfo;
-
-const SERVICE: ServiceInfo = ServiceInfo {
-    name: "gateway",
-    version: env!("CARGO_PKG_VERSION"),
-};
+use gateway::{SERVICE, app, config::Config};
 
 fn main() -> ExitCode {
     telemetry::config::load_dotenv();
-    let config = match config::Config::from_env() {
+    let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => return telemetry::config::exit_on_error(&error),
     };

@@ -33,3 +33,18 @@ fn unknown_log_format_exits_2_naming_the_variable() {
 fn malformed_backend_url_exits_2_naming_the_variable() {
     assert_config_error("gateway", "BACKEND_URL", "localhost:3000");
 }
+
+#[test]
+fn missing_api_keys_outside_development_exits_2_naming_the_variable() {
+    for environment in ["staging", "production"] {
+        let (status, stderr) = testkit::run_to_exit("gateway", &[("ENVIRONMENT", environment)]);
+        assert_eq!(status.code(), Some(2), "{environment}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("GATEWAY_API_KEYS"), "{stderr}");
+    }
+}
+
+#[test]
+fn zero_rate_limit_exits_2_naming_the_variable() {
+    assert_config_error("gateway", "GATEWAY_RATE_LIMIT_PER_SECOND", "0");
+}

@@ -21,7 +21,7 @@ use crate::{
 
 /// Settings of the operational endpoints: `METRICS_TOKEN`,
 /// `SHUTDOWN_GRACE_SECONDS`, `SHUTDOWN_TIMEOUT_SECONDS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OpsConfig {
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,

@@ -50,6 +50,16 @@ pub struct ShutdownConfig {
     pub timeout: Duration,
 }
 
+/// The development defaults: no grace period, the default drain timeout.
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            grace: default_grace(Environment::Development),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
 impl ShutdownConfig {
     pub fn from_env(environment: Environment) -> Result<Self, ConfigError> {
         let grace = parse_or(

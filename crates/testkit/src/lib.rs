@@ -4,6 +4,7 @@
 
 pub mod loki;
 pub mod otlp;
+pub mod postgres;
 pub mod prometheus;
 
 use std::{

@@ -1,0 +1,15 @@
+//! `POST /api/events`: a batch of Discord events from the gateway.
+
+use axum::{Json, extract::State};
+use serde_json::{Value, json};
+
+use crate::{app::AppState, error::ApiError, extract::ApiJson, model::EventBatch};
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    ApiJson(batch): ApiJson<EventBatch>,
+) -> Result<Json<Value>, ApiError> {
+    batch.validate()?;
+    let ingested = state.store.ingest_events(&batch.events).await?;
+    Ok(Json(json!({ "ingested": ingested })))
+}

@@ -1,0 +1,61 @@
+//! `POST/GET /api/guilds/{id}/moderation`: moderation actions.
+
+use std::sync::LazyLock;
+
+use axum::{Json, extract::State, http::StatusCode};
+use prometheus::{IntCounterVec, Opts};
+
+use super::members::next_cursor;
+use crate::{
+    app::AppState,
+    error::ApiError,
+    extract::{ApiJson, GuildId, QueryParams},
+    model::{ModerationAction, NewModerationAction, Page, now_ms},
+    store::register,
+};
+
+/// Moderation actions recorded, by action.
+pub static MODERATION_ACTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
+    let counter = IntCounterVec::new(
+        Opts::new(
+            "moderation_actions_total",
+            "Moderation actions recorded, by action",
+        ),
+        &["action"],
+    )
+    .expect("valid counter definition");
+    register(counter)
+});
+
+pub async fn create(
+    State(state): State<AppState>,
+    GuildId(guild): GuildId,
+    ApiJson(body): ApiJson<NewModerationAction>,
+) -> Result<(StatusCode, Json<ModerationAction>), ApiError> {
+    body.validate()?;
+    let action = state
+        .store
+        .insert_moderation_action(guild, &body, now_ms())
+        .await?;
+    MODERATION_ACTIONS
+        .with_label_values(&[action.action.as_str()])
+        .inc();
+    Ok((StatusCode::CREATED, Json(action)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    GuildId(guild): GuildId,
+    query: QueryParams,
+) -> Result<Json<Page<ModerationAction>>, ApiError> {
+    let target = query.snowflake("target")?;
+    let before = query.snowflake("cursor")?;
+    let limit = query.limit()?;
+    let mut items = state
+        .store
+        .list_moderation_actions(guild, target, before, limit + 1)
+        .await?;
+    let next_cursor = next_cursor(&mut items, limit, |action| action.id.to_string());
+    Ok(Json(Page { items, next_cursor }))
+}

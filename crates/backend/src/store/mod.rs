@@ -1,0 +1,231 @@
+//! The database: one pool over SQLite or PostgreSQL.
+//!
+//! sqlx's `Any` driver is used rather than code generic over
+//! `sqlx::Database`: the two engines share one migration file and one set of
+//! queries (portable SQL, `$n` placeholders, BIGINT/TEXT columns only), so a
+//! single code path is tested on both and there is no per-engine duplication.
+//! The price is the `Any` type set (integers, text), hence times stored as
+//! Unix milliseconds and settings as JSON text.
+
+mod events;
+mod guilds;
+mod members;
+mod migrations;
+mod moderation;
+mod stats;
+
+use std::{
+    future::Future,
+    path::Path,
+    sync::{Arc, LazyLock},
+    time::{Duration, Instant},
+};
+
+use prometheus::{HistogramOpts, HistogramVec};
+use sqlx::{AnyPool, any::AnyPoolOptions};
+use tracing::Instrument;
+
+pub use events::EVENTS_INGESTED;
+pub use migrations::MIGRATOR;
+
+use crate::snowflake::IdGenerator;
+
+/// Time spent in each store operation, by operation (the store method).
+pub static DB_QUERY_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let opts = HistogramOpts::new(
+        "db_query_duration_seconds",
+        "Time spent in database operations, by operation",
+    )
+    .buckets(vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    ]);
+    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
+    let histogram = HistogramVec::new(opts, &["operation"]).expect("valid histogram definition");
+    register(histogram)
+});
+
+/// Registers `collector` in the default registry and returns it; a second
+/// registration of the same name (impossible through a `LazyLock`) is ignored.
+pub(crate) fn register<C>(collector: C) -> C
+where
+    C: prometheus::core::Collector + Clone + 'static,
+{
+    let _ = prometheus::default_registry().register(Box::new(collector.clone()));
+    collector
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The database cannot be reached (as opposed to a failing query).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Connect(_) | Self::CreateDir { .. } => true,
+            Self::Query(error) => matches!(
+                error,
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            ),
+            Self::Migrate(_) | Self::Corrupt(_) => false,
+        }
+    }
+
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(self, Self::Query(sqlx::Error::Database(error)) if error.is_unique_violation())
+    }
+}
+
+/// Which engine is behind the pool (the `db.system` of the spans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn from_url(url: &str) -> Self {
+        if url.starts_with("postgres") {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+
+    /// OpenTelemetry's `db.system` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgresql",
+        }
+    }
+}
+
+/// The database handle every route shares (cheap to clone).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+    ids: Arc<IdGenerator>,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file's directory if needed) and runs
+    /// the migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::from_url(url);
+        if engine == Engine::Sqlite {
+            create_sqlite_dir(url)?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            // A request waits this long for a connection, then gets a 503.
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(StoreError::Connect)?;
+        if engine == Engine::Sqlite && !url.contains(":memory:") {
+            // Readers then never wait for a writer (demo traffic mixes both).
+            // The mode is stored in the file: setting it once at start is
+            // enough for every connection.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(StoreError::Connect)?;
+        }
+        let store = Self {
+            pool,
+            engine,
+            ids: Arc::new(IdGenerator::new()),
+        };
+        store
+            .timed("migrate", "MIGRATE", "_sqlx_migrations", async {
+                MIGRATOR.run(&store.pool).await.map_err(StoreError::from)
+            })
+            .await?;
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool (waits for connections in use to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Readiness: the database answers and every migration is applied.
+    pub async fn health(&self) -> Result<(), String> {
+        migrations::check_applied(self)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    /// Runs `query` inside a `db.query` span and records its duration under
+    /// `operation` (the store method) in [`DB_QUERY_DURATION`].
+    pub(crate) async fn timed<T, E>(
+        &self,
+        operation: &'static str,
+        verb: &'static str,
+        table: &'static str,
+        query: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, StoreError>
+    where
+        StoreError: From<E>,
+    {
+        let span = tracing::info_span!(
+            "db.query",
+            otel.kind = "client",
+            db.system = self.engine.as_str(),
+            db.operation.name = verb,
+            db.collection.name = table,
+        );
+        let start = Instant::now();
+        let result = query.instrument(span).await;
+        DB_QUERY_DURATION
+            .with_label_values(&[operation])
+            .observe(start.elapsed().as_secs_f64());
+        result.map_err(StoreError::from)
+    }
+}
+
+/// `sqlite://./data/backend.db?mode=rwc` → creates `./data/`.
+fn create_sqlite_dir(url: &str) -> Result<(), StoreError> {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}

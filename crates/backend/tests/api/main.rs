@@ -1,0 +1,65 @@
+//! The API through the real router (in-process, `oneshot`), with the same
+//! test bodies on SQLite (always) and PostgreSQL (a throwaway cluster; skipped
+//! loudly when PostgreSQL is missing, required under `CI=true`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cases;
+mod harness;
+
+use testkit::postgres::PgCluster;
+
+/// Declares each case once; generates one `sqlite::<case>` test per case and
+/// one `postgres_every_case` test that runs them all on one cluster (one
+/// database per case: a cluster start costs seconds, a database does not).
+macro_rules! storage_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let app = crate::harness::TestApp::sqlite().await;
+                    crate::cases::$case(&app).await;
+                }
+            )*
+        }
+
+        #[tokio::test]
+        async fn postgres_every_case() {
+            let Some(cluster) = PgCluster::start_or_skip("postgres_every_case") else {
+                return;
+            };
+            $(
+                eprintln!("postgres: {}", stringify!($case));
+                let app = harness::TestApp::postgres(&cluster).await;
+                cases::$case(&app).await;
+                app.close().await;
+            )*
+        }
+    };
+}
+
+storage_tests!(
+    guild_is_created_then_updated,
+    unknown_guild_is_404_json,
+    invalid_guild_id_is_400_naming_id,
+    guild_body_errors_name_the_field,
+    body_format_errors_are_json,
+    members_are_paginated_by_cursor,
+    members_query_errors_name_the_parameter,
+    moderation_actions_are_listed_newest_first,
+    moderation_body_errors_name_the_field,
+    events_feed_the_stats,
+    event_batch_errors_name_the_field,
+    stats_window_errors_name_the_window,
+    unknown_routes_and_methods_are_json,
+    health_check_passes_once_migrated,
+);
+
+/// The timeout layer answers 408 JSON (a 1 ns budget: no request fits).
+#[tokio::test]
+async fn a_request_over_the_timeout_is_408_json() {
+    let app = harness::TestApp::sqlite_with_timeout(std::time::Duration::from_nanos(1)).await;
+    let response = app.get("/api/guilds/1/stats").await;
+    harness::assert_error(&response, 408, "request_timeout", None);
+}
