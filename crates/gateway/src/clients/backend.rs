@@ -1,6 +1,7 @@
 //! The one HTTP client to the backend. Every outbound call goes through
 //! [`BackendClient::send`]: one place for the timeout, the retry policy, the
-//! duration metric and (later) trace-context injection.
+//! duration metric and, through `telemetry::trace::HttpClient`, a client
+//! span whose context travels in `traceparent`.
 
 use std::{
     sync::{
@@ -73,7 +74,7 @@ pub struct UpstreamResponse {
 
 #[derive(Clone)]
 pub struct BackendClient {
-    http: reqwest::Client,
+    http: telemetry::trace::HttpClient,
     base_url: String,
     /// When the last connection failed, in ms since `epoch` (0: never).
     last_unreachable_ms: Arc<AtomicU64>,
@@ -93,7 +94,7 @@ impl BackendClient {
             .build()
             .map_err(UpstreamError::Build)?;
         Ok(Self {
-            http,
+            http: telemetry::trace::HttpClient::from_reqwest(http),
             base_url: base_url.trim_end_matches('/').to_owned(),
             last_unreachable_ms: Arc::new(AtomicU64::new(0)),
             epoch: Instant::now(),
@@ -170,7 +171,7 @@ impl BackendClient {
             .body(body);
         let start = Instant::now();
         let result = async {
-            let response = request.send().await?;
+            let response = self.http.send(request).await?;
             let status = response.status();
             let headers = response.headers().clone();
             let body = response.bytes().await?;
