@@ -1,26 +1,60 @@
 //! The bot's HTTP server (probes and metrics) and its Discord connection.
 
+use std::{sync::Arc, time::Duration};
+
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::{
+    clients::GatewayClient,
+    config::Config,
+    discord::Discord,
+    events::{EventForwarder, ForwarderConfig},
+};
+
+/// How long queued events get to reach the gateway at shutdown.
+const FLUSH_GRACE: Duration = Duration::from_secs(3);
 
 pub fn router() -> Router {
     Router::new().merge(telemetry::ops::router())
+}
+
+/// Starts the Discord side (or explains why not) and returns its handle,
+/// whose [`Discord::readiness`] is the bot's readiness check.
+pub fn start_discord(
+    config: &Config,
+    gateway: Arc<GatewayClient>,
+    events: EventForwarder,
+) -> Discord {
+    match &config.discord_token {
+        Some(token) => Discord::start(token.clone(), config.shards, gateway, events),
+        None => {
+            tracing::warn!(
+                context = "Discord",
+                "DISCORD_TOKEN not set: serving probes and metrics only, not connecting to Discord (not ready)"
+            );
+            Discord::not_configured()
+        }
+    }
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind((config.host.as_str(), config.http_port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(context = "Bootstrap", gateway = %config.gateway_url, "Bot HTTP server running on http://{addr}");
-    if config.discord_token.is_none() {
-        tracing::warn!(
-            context = "Discord",
-            "DISCORD_TOKEN not set: serving probes and metrics only, not connecting to Discord (not ready)"
-        );
-    }
+
+    let gateway = Arc::new(GatewayClient::new(
+        &config.gateway_url,
+        &config.gateway_api_key,
+    )?);
+    let (events, forwarder) = EventForwarder::spawn(gateway.clone(), ForwarderConfig::default());
+    let discord = start_discord(&config, gateway, events);
+
     axum::serve(listener, router())
         .with_graceful_shutdown(telemetry::shutdown::signal())
         .await?;
+
+    discord.shutdown().await;
+    forwarder.shutdown(FLUSH_GRACE).await;
     Ok(())
 }

@@ -1,10 +1,8 @@
 //! Bot: the Discord bot, with a small HTTP server for probes and metrics.
 
-mod app;
-mod config;
-
 use std::process::ExitCode;
 
+use bot::{app, config};
 use telemetry::ServiceInfo;
 
 const SERVICE: ServiceInfo = ServiceInfo {

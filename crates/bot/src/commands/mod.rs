@@ -1,0 +1,115 @@
+//! Slash commands. Each file holds a plain `async fn` with the logic (tested
+//! without Discord) and a thin poise adapter that calls it through [`run`].
+
+pub mod modlog;
+pub mod ping;
+pub mod reply;
+pub mod stats;
+pub mod warn;
+
+use std::{
+    future::Future,
+    sync::{Arc, LazyLock},
+};
+
+use poise::{CreateReply, serenity_prelude as serenity};
+use prometheus::IntCounterVec;
+use tracing::Instrument;
+
+use crate::clients::GatewayClient;
+pub use reply::{Embed, Outcome, Reply};
+
+/// State shared by every command.
+pub struct Data {
+    pub gateway: Arc<GatewayClient>,
+}
+
+pub type Error = serenity::Error;
+pub type Context<'a> = poise::Context<'a, Data, Error>;
+
+/// `discord_commands_total{command,outcome}`.
+pub static COMMANDS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    crate::metrics::counter_vec(
+        "discord_commands_total",
+        "Slash commands handled, by command and outcome (ok, invalid, unavailable, rate_limited, error)",
+        &["command", "outcome"],
+    )
+});
+
+/// Every command the bot registers with Discord.
+pub fn all() -> Vec<poise::Command<Data, Error>> {
+    vec![
+        ping::ping_command(),
+        stats::stats_command(),
+        warn::warn_command(),
+        modlog::modlog_command(),
+    ]
+}
+
+/// Runs a command's logic inside its span, counts the outcome and sends the reply.
+pub async fn run(
+    ctx: Context<'_>,
+    command: &'static str,
+    logic: impl Future<Output = Reply>,
+) -> Result<(), Error> {
+    let span = tracing::info_span!(
+        "discord.command",
+        discord.command = command,
+        discord.guild.id = ctx.guild_id().map(|id| id.get()),
+        outcome = tracing::field::Empty,
+    );
+    async {
+        let reply = logic.await;
+        tracing::Span::current().record("outcome", reply.outcome.as_str());
+        COMMANDS_TOTAL
+            .with_label_values(&[command, reply.outcome.as_str()])
+            .inc();
+        tracing::info!(
+            outcome = reply.outcome.as_str(),
+            "command /{command} handled"
+        );
+        ctx.send(to_create_reply(reply)).await.map(|_| ())
+    }
+    .instrument(span)
+    .await
+}
+
+/// [`run`] for guild-only commands: poise already refuses them in DMs, this
+/// keeps the logic free of that `Option`.
+pub async fn run_in_guild<F, Fut>(
+    ctx: Context<'_>,
+    command: &'static str,
+    logic: F,
+) -> Result<(), Error>
+where
+    F: FnOnce(u64) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    match ctx.guild_id() {
+        Some(guild_id) => run(ctx, command, logic(guild_id.get())).await,
+        None => {
+            let reply = Reply::failure(Outcome::Invalid, "This command only works in a server.");
+            run(ctx, command, async { reply }).await
+        }
+    }
+}
+
+fn to_create_reply(reply: Reply) -> CreateReply {
+    let mut create = CreateReply::default().ephemeral(reply.ephemeral);
+    if let Some(content) = reply.content {
+        create = create.content(content);
+    }
+    for embed in reply.embeds {
+        let mut builder = serenity::CreateEmbed::new()
+            .title(embed.title)
+            .colour(embed.colour);
+        if let Some(description) = embed.description {
+            builder = builder.description(description);
+        }
+        for (name, value, inline) in embed.fields {
+            builder = builder.field(name, value, inline);
+        }
+        create = create.embed(builder);
+    }
+    create
+}
