@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use crate::{
     clients::GatewayClient,
     config::Config,
-    discord::Discord,
+    discord::{Discord, Settings},
     events::{EventForwarder, ForwarderConfig},
 };
 
@@ -27,7 +27,14 @@ pub fn start_discord(
     events: EventForwarder,
 ) -> Discord {
     match &config.discord_token {
-        Some(token) => Discord::start(token.clone(), config.shards, gateway, events),
+        Some(token) => {
+            let settings = Settings {
+                token: token.clone(),
+                shards: config.shards,
+                api_proxy: config.discord_api_proxy.clone(),
+            };
+            Discord::start(settings, gateway, events)
+        }
         None => {
             tracing::warn!(
                 context = "Discord",

@@ -16,6 +16,8 @@ pub struct Config {
     /// `None`: the bot serves its HTTP endpoints but does not connect.
     pub discord_token: Option<String>,
     pub shards: ShardSelection,
+    /// Base URL of a Discord REST proxy; `None` = call discord.com directly.
+    pub discord_api_proxy: Option<String>,
     pub telemetry: TelemetryConfig,
 }
 
@@ -32,6 +34,7 @@ impl Config {
                 config::var("DISCORD_SHARDS").as_deref(),
                 config::var("DISCORD_SHARD_TOTAL").as_deref(),
             )?,
+            discord_api_proxy: config::http_url("DISCORD_API_PROXY")?,
             telemetry: TelemetryConfig::from_env()?,
         })
     }

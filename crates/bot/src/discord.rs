@@ -66,6 +66,30 @@ enum State {
     Stopped,
 }
 
+/// How to reach Discord.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub token: String,
+    pub shards: ShardSelection,
+    /// Base URL replacing `https://discord.com` for REST calls (a shared
+    /// rate-limiting proxy such as twilight-http-proxy, which then owns rate
+    /// limiting); `None` = direct, rate-limited in process.
+    pub api_proxy: Option<String>,
+}
+
+impl Settings {
+    fn http(&self) -> serenity::Http {
+        let builder = serenity::HttpBuilder::new(&self.token);
+        match &self.api_proxy {
+            // The proxy owns rate limiting (serenity's in-process limiter
+            // would also bypass the proxy).
+            Some(proxy) => builder.proxy(proxy.clone()).ratelimiter_disabled(true),
+            None => builder,
+        }
+        .build()
+    }
+}
+
 /// A handle on the Discord connection; cheap to clone.
 #[derive(Clone)]
 pub struct Discord {
@@ -133,17 +157,11 @@ impl Discord {
     }
 
     /// Spawns the connection (with retries) and the metrics sampler.
-    pub fn start(
-        token: String,
-        selection: ShardSelection,
-        gateway: Arc<GatewayClient>,
-        events: EventForwarder,
-    ) -> Self {
+    pub fn start(settings: Settings, gateway: Arc<GatewayClient>, events: EventForwarder) -> Self {
         let discord = Self::with_state(State::Starting);
         tokio::spawn(connect_with_retries(
             discord.clone(),
-            token,
-            selection,
+            settings,
             gateway,
             events,
         ));
@@ -154,14 +172,13 @@ impl Discord {
 
 async fn connect_with_retries(
     discord: Discord,
-    token: String,
-    selection: ShardSelection,
+    settings: Settings,
     gateway: Arc<GatewayClient>,
     events: EventForwarder,
 ) {
     let mut pause = FIRST_RETRY;
     loop {
-        let outcome = connect(&discord, &token, selection, &gateway, &events).await;
+        let outcome = connect(&discord, &settings, &gateway, &events).await;
         if matches!(discord.running(), Err(reason) if reason == "shutting down") {
             return;
         }
@@ -181,6 +198,7 @@ async fn connect_with_retries(
         tracing::error!(
             context = "Discord",
             error = %error,
+            cause = ?std::error::Error::source(&error),
             "cannot connect to Discord; retrying in {pause:?}"
         );
         discord.set(State::Failed(format!("cannot connect to Discord: {error}")));
@@ -213,21 +231,16 @@ fn fatal(error: &serenity::Error) -> Option<String> {
 /// One connection attempt; returns when the shards stop.
 async fn connect(
     discord: &Discord,
-    token: &str,
-    selection: ShardSelection,
+    settings: &Settings,
     gateway: &Arc<GatewayClient>,
     events: &EventForwarder,
 ) -> Result<(), serenity::Error> {
-    let shards = match selection {
+    let shards = match settings.shards {
         ShardSelection::Range { first, last, total } => Shards { first, last, total },
         // What `start_autosharded` does, done here so readiness knows which
         // shards to wait for.
         ShardSelection::Auto => {
-            let recommended = serenity::Http::new(token)
-                .get_bot_gateway()
-                .await?
-                .shards
-                .max(1);
+            let recommended = settings.http().get_bot_gateway().await?.shards.max(1);
             Shards {
                 first: 0,
                 last: recommended - 1,
@@ -258,12 +271,13 @@ async fn connect(
             })
         })
         .build();
-    let mut client = serenity::ClientBuilder::new(token, crate::events::intents())
-        .framework(framework)
-        .event_handler(Handler {
-            sink: events.clone(),
-        })
-        .await?;
+    let mut client =
+        serenity::ClientBuilder::new_with_http(settings.http(), crate::events::intents())
+            .framework(framework)
+            .event_handler(Handler {
+                sink: events.clone(),
+            })
+            .await?;
     discord.set(State::Running {
         manager: client.shard_manager.clone(),
         shards,

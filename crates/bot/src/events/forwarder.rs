@@ -117,7 +117,8 @@ async fn run<G: GatewayApi>(
     mut closed: oneshot::Receiver<()>,
 ) {
     let mut batch = Vec::with_capacity(config.max_batch);
-    loop {
+    let mut closing = false;
+    while !closing {
         let first = tokio::select! {
             item = rx.recv() => item,
             _ = &mut closed => None,
@@ -132,6 +133,10 @@ async fn run<G: GatewayApi>(
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
+                _ = &mut closed => {
+                    closing = true;
+                    break;
+                }
             }
         }
         flush(gateway.as_ref(), &mut batch).await;
