@@ -36,3 +36,8 @@ clippy:
 
 nextest: build
 	$(CARGO) nextest run --workspace --no-fail-fast
+
+.PHONY: demo-traffic
+DEMO_ARGS ?=
+demo-traffic: ## Drive realistic load through the gateway (needs backend + gateway; DEMO_ARGS="--duration 60s --rate 50 --guilds 5")
+	$(CARGO) run -q -p demo-traffic -- $(DEMO_ARGS)
