@@ -9,6 +9,9 @@ use std::{
 use demo_traffic::{Args, ArgsError, args::USAGE, run::run};
 
 fn main() -> ExitCode {
+    // Same `.env` as the services (GATEWAY_URL, GATEWAY_API_KEY, DEMO_*);
+    // a missing file is the normal case.
+    let _ = dotenvy::dotenv();
     let args = match Args::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
         Ok(args) => args,
         Err(ArgsError::Help) => {
