@@ -17,6 +17,8 @@ pub enum Kind {
     ModerationList,
     GuildGet,
     GuildPut,
+    /// `GET /api/guilds/{id}/members`.
+    MemberList,
     /// Stats over a long window: the expensive query.
     SlowStats,
     /// A guild id that is not a snowflake.
@@ -28,13 +30,14 @@ pub enum Kind {
 }
 
 /// Relative frequency of each kind (sums to 100).
-pub const MIX: [(Kind, u32); 10] = [
-    (Kind::Events, 30),
-    (Kind::Stats, 14),
+pub const MIX: [(Kind, u32); 11] = [
+    (Kind::Events, 28),
+    (Kind::Stats, 12),
     (Kind::ModerationPost, 10),
     (Kind::ModerationList, 14),
     (Kind::GuildGet, 10),
     (Kind::GuildPut, 5),
+    (Kind::MemberList, 4),
     (Kind::SlowStats, 5),
     (Kind::BadId, 4),
     (Kind::BadBody, 5),
@@ -50,6 +53,7 @@ impl Kind {
             Self::ModerationList => "moderation_list",
             Self::GuildGet => "guild_get",
             Self::GuildPut => "guild_put",
+            Self::MemberList => "member_list",
             Self::SlowStats => "slow_stats",
             Self::BadId => "bad_id",
             Self::BadBody => "bad_body",
@@ -116,14 +120,21 @@ impl Planner {
         }
     }
 
-    /// The next request: the first ones cover every kind once (so even a
-    /// short run exercises every route), then the weighted mix.
+    /// The next request: first each guild is created (`PUT`, as a bot
+    /// joining servers), then every kind once (so even a short run
+    /// exercises every route), then the weighted mix.
     pub fn next_request(&mut self) -> Planned {
-        let kind = match MIX.get(usize::try_from(self.sent).unwrap_or(usize::MAX)) {
+        let sent = usize::try_from(self.sent).unwrap_or(usize::MAX);
+        self.sent += 1;
+        let guilds = usize::try_from(self.guilds).unwrap_or(usize::MAX);
+        if sent < guilds {
+            let index = u32::try_from(sent).unwrap_or(0);
+            return self.build_for(Kind::GuildPut, guild_id(index));
+        }
+        let kind = match MIX.get(sent - guilds) {
             Some((kind, _)) => *kind,
             None => self.pick_kind(),
         };
-        self.sent += 1;
         self.build(kind)
     }
 
@@ -150,11 +161,16 @@ impl Planner {
 
     fn build(&mut self, kind: Kind) -> Planned {
         let guild = self.guild();
+        self.build_for(kind, guild)
+    }
+
+    fn build_for(&mut self, kind: Kind, guild: u64) -> Planned {
         let (method, path, body) = match kind {
             Kind::Events => ("POST", "/events".to_owned(), Some(self.events(guild).to_string())),
             Kind::Stats => ("GET", format!("/api/guilds/{guild}/stats?window=24h"), None),
             Kind::SlowStats => {
-                let windows = ["720h", "2160h", "8760h"];
+                // The backend accepts windows up to 30 days.
+                let windows = ["7d", "14d", "30d"];
                 let window = windows[usize::try_from(self.rng.below(3)).unwrap_or(0)];
                 ("GET", format!("/api/guilds/{guild}/stats?window={window}"), None)
             }
@@ -174,6 +190,7 @@ impl Planner {
                 ("GET", format!("/api/guilds/{guild}/moderation?target={target}&limit=10"), None)
             }
             Kind::GuildGet => ("GET", format!("/api/guilds/{guild}"), None),
+            Kind::MemberList => ("GET", format!("/api/guilds/{guild}/members?limit=50"), None),
             Kind::GuildPut => {
                 let body = json!({
                     "name": format!("Demo guild {}", guild % 1000),
@@ -249,8 +266,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_requests_cover_every_kind() {
+    fn guilds_are_created_first_then_every_kind_is_covered() {
         let mut planner = Planner::new(7, 3);
+        let setup: Vec<String> = (0..3).map(|_| planner.next_request().path).collect();
+        let expected_setup: Vec<String> = (0..3)
+            .map(|i| format!("/api/guilds/{}", guild_id(i)))
+            .collect();
+        assert_eq!(setup, expected_setup);
         let kinds: Vec<Kind> = (0..MIX.len())
             .map(|_| planner.next_request().kind)
             .collect();
@@ -266,7 +288,7 @@ mod tests {
             .filter(|_| planner.next_request().kind == Kind::Events)
             .count();
         let share = events as f64 / n as f64;
-        assert!((0.27..0.33).contains(&share), "events share {share}");
+        assert!((0.25..0.31).contains(&share), "events share {share}");
     }
 
     #[test]

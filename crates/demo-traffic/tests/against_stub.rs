@@ -70,6 +70,7 @@ fn classify(method: &str, path: &str, query: &str, body: &[u8]) -> (&'static str
             }
         }
         ("GET", ["api", "guilds", _, "moderation"]) => ("moderation_list", StatusCode::OK),
+        ("GET", ["api", "guilds", _, "members"]) => ("member_list", StatusCode::OK),
         ("GET", ["api", "guilds", id]) if id.parse::<u64>().is_ok() => {
             ("guild_get", StatusCode::OK)
         }
