@@ -137,14 +137,7 @@ impl Discord {
     pub async fn readiness(&self) -> Result<(), String> {
         let (manager, shards) = self.running()?;
         let runners = manager.runners.lock().await;
-        for id in shards.first..=shards.last {
-            match runners.get(&ShardId(id)) {
-                Some(runner) if runner.stage == ConnectionStage::Connected => {}
-                Some(runner) => return Err(format!("shard {id} is {}", runner.stage)),
-                None => return Err(format!("shard {id} not started yet")),
-            }
-        }
-        Ok(())
+        all_connected(shards, |id| runners.get(&ShardId(id)).map(|r| r.stage))
     }
 
     /// Disconnects every shard; the connection task then ends.
@@ -168,6 +161,22 @@ impl Discord {
         tokio::spawn(sample_shards(discord.clone()));
         discord
     }
+}
+
+/// `Ok` when every shard of `shards` is `Connected`; otherwise the first
+/// shard that is not, and its stage.
+fn all_connected(
+    shards: Shards,
+    stage: impl Fn(u32) -> Option<ConnectionStage>,
+) -> Result<(), String> {
+    for id in shards.first..=shards.last {
+        match stage(id) {
+            Some(ConnectionStage::Connected) => {}
+            Some(other) => return Err(format!("shard {id} is {other}")),
+            None => return Err(format!("shard {id} not started yet")),
+        }
+    }
+    Ok(())
 }
 
 async fn connect_with_retries(
@@ -327,6 +336,34 @@ async fn sample_shards(discord: Discord) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ready_only_when_every_shard_of_the_range_is_connected() {
+        let shards = Shards {
+            first: 2,
+            last: 3,
+            total: 4,
+        };
+        let connected = |_| Some(ConnectionStage::Connected);
+        assert_eq!(all_connected(shards, connected), Ok(()));
+        let resuming = |id| {
+            Some(if id == 3 {
+                ConnectionStage::Resuming
+            } else {
+                ConnectionStage::Connected
+            })
+        };
+        assert_eq!(
+            all_connected(shards, resuming),
+            Err("shard 3 is resuming".to_owned())
+        );
+        // Shard 2 not yet handed to a runner (the queue starts shards 5 s apart).
+        let pending = |id| (id != 2).then_some(ConnectionStage::Connected);
+        assert_eq!(
+            all_connected(shards, pending),
+            Err("shard 2 not started yet".to_owned())
+        );
+    }
 
     #[tokio::test]
     async fn without_a_token_readiness_names_the_variable() {

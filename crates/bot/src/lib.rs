@@ -12,3 +12,9 @@ pub mod config;
 pub mod discord;
 pub mod events;
 mod metrics;
+
+/// Who the bot is, for telemetry.
+pub const SERVICE: telemetry::ServiceInfo = telemetry::ServiceInfo {
+    name: "bot",
+    version: env!("CARGO_PKG_VERSION"),
+};

@@ -2,13 +2,7 @@
 
 use std::process::ExitCode;
 
-use bot::{app, config};
-use telemetry::ServiceInfo;
-
-const SERVICE: ServiceInfo = ServiceInfo {
-    name: "bot",
-    version: env!("CARGO_PKG_VERSION"),
-};
+use bot::{SERVICE, app, config};
 
 fn main() -> ExitCode {
     telemetry::config::load_dotenv();

@@ -139,6 +139,10 @@ async fn run<G: GatewayApi>(
                 }
             }
         }
+        if closing {
+            // The partial batch is completed from the queue below.
+            break;
+        }
         flush(gateway.as_ref(), &mut batch).await;
     }
     // Closing: deliver what is already queued, then stop.
