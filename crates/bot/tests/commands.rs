@@ -119,6 +119,12 @@ async fn a_refused_request_explains_itself_without_internals() {
         Some("That request was refused (reason): reason must be at most 512 characters")
     );
 
+    // The bot's own key refused: our mistake, not the user's.
+    let gateway = FakeGateway::failing(GatewayError::Unauthorized { status: 401 });
+    let reply = stats::stats(&gateway, GUILD).await;
+    assert_eq!(reply.outcome, Outcome::Error);
+    assert!(reply.ephemeral);
+
     let gateway = FakeGateway::failing(GatewayError::Unexpected("500: boom".into()));
     let reply = stats::stats(&gateway, GUILD).await;
     assert_eq!(reply.outcome, Outcome::Error);

@@ -26,6 +26,10 @@ pub enum GatewayError {
     /// The gateway could not be reached (connection refused, timeout).
     #[error("gateway unreachable: {0}")]
     Unreachable(String),
+    /// 401/403: the gateway refused `GATEWAY_API_KEY` (a deployment
+    /// mistake, not the user's).
+    #[error("gateway refused the API key ({status})")]
+    Unauthorized { status: u16 },
     /// 429: this API key is over its rate limit.
     #[error("rate limited (retry after {retry_after:?})")]
     RateLimited { retry_after: Option<Duration> },
@@ -245,6 +249,9 @@ fn error_from(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) ->
         .map(|e| e.error);
     match status {
         StatusCode::TOO_MANY_REQUESTS => GatewayError::RateLimited { retry_after },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => GatewayError::Unauthorized {
+            status: status.as_u16(),
+        },
         StatusCode::SERVICE_UNAVAILABLE => GatewayError::Unavailable {
             code: parsed.map_or_else(|| "service_unavailable".to_owned(), |e| e.code),
         },
@@ -358,6 +365,10 @@ mod tests {
             error_from(StatusCode::BAD_GATEWAY, None, b"<html>"),
             GatewayError::Unexpected(_)
         ));
+        assert_eq!(
+            error_from(StatusCode::UNAUTHORIZED, None, b""),
+            GatewayError::Unauthorized { status: 401 }
+        );
         // A 4xx without the JSON envelope still reads as a rejection.
         assert!(matches!(
             error_from(StatusCode::NOT_FOUND, None, b"nope"),

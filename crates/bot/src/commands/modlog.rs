@@ -18,10 +18,7 @@ pub async fn modlog(gateway: &impl GatewayApi, guild_id: u64, target_id: u64) ->
             Reply::text(format!("<@{target_id}> has no moderation history.")).ephemeral()
         }
         Ok(page) => Reply::embed(history_embed(target_id, &page)).ephemeral(),
-        Err(error) => {
-            tracing::warn!(error = %error, "modlog: gateway call failed");
-            Reply::from_gateway_error(&error)
-        }
+        Err(error) => Reply::gateway_failure("modlog", &error),
     }
 }
 

@@ -85,6 +85,18 @@ impl Reply {
         self
     }
 
+    /// Logs a failed gateway call (at error level when it is ours to fix)
+    /// and returns the friendly answer.
+    pub fn gateway_failure(command: &str, error: &GatewayError) -> Self {
+        match error {
+            GatewayError::Unauthorized { .. } | GatewayError::Unexpected(_) => {
+                tracing::error!(error = %error, "/{command}: gateway call failed");
+            }
+            _ => tracing::warn!(error = %error, "/{command}: gateway call failed"),
+        }
+        Self::from_gateway_error(error)
+    }
+
     /// A friendly answer for a failed gateway call. Internals (status codes,
     /// URLs) stay in the logs; the user learns whether retrying may help.
     pub fn from_gateway_error(error: &GatewayError) -> Self {
@@ -110,7 +122,7 @@ impl Reply {
                     None => format!("That request was refused: {message}"),
                 },
             ),
-            GatewayError::Unexpected(_) => Self::failure(
+            GatewayError::Unauthorized { .. } | GatewayError::Unexpected(_) => Self::failure(
                 Outcome::Error,
                 "Something went wrong on our side. The team has been notified in the logs.",
             ),

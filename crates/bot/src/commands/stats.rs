@@ -11,10 +11,7 @@ pub const WINDOW: &str = "24h";
 pub async fn stats(gateway: &impl GatewayApi, guild_id: u64) -> Reply {
     match gateway.guild_stats(guild_id, WINDOW).await {
         Ok(stats) => Reply::embed(stats_embed(&stats)),
-        Err(error) => {
-            tracing::warn!(error = %error, "stats: gateway call failed");
-            Reply::from_gateway_error(&error)
-        }
+        Err(error) => Reply::gateway_failure("stats", &error),
     }
 }
 

@@ -45,10 +45,7 @@ pub async fn warn(gateway: &impl GatewayApi, request: WarnRequest<'_>) -> Reply 
             "<@{}> has been warned (case {}): {}",
             recorded.target_id, recorded.id, recorded.reason
         )),
-        Err(error) => {
-            tracing::warn!(error = %error, "warn: gateway call failed");
-            Reply::from_gateway_error(&error)
-        }
+        Err(error) => Reply::gateway_failure("warn", &error),
     }
 }
 
