@@ -52,10 +52,23 @@ pub async fn run(
     command: &'static str,
     logic: impl Future<Output = Reply>,
 ) -> Result<(), Error> {
+    let guild_id = ctx.guild_id().map(|id| id.get());
+    let reply = instrumented(command, guild_id, logic).await;
+    ctx.send(to_create_reply(reply)).await.map(|_| ())
+}
+
+/// The part of [`run`] that needs no Discord: the `discord.command` span
+/// (every gateway call of the logic happens inside it), the outcome metric
+/// and the completion log.
+pub async fn instrumented(
+    command: &'static str,
+    guild_id: Option<u64>,
+    logic: impl Future<Output = Reply>,
+) -> Reply {
     let span = tracing::info_span!(
         "discord.command",
         discord.command = command,
-        discord.guild.id = ctx.guild_id().map(|id| id.get()),
+        discord.guild.id = guild_id,
         outcome = tracing::field::Empty,
     );
     async {
@@ -68,7 +81,7 @@ pub async fn run(
             outcome = reply.outcome.as_str(),
             "command /{command} handled"
         );
-        ctx.send(to_create_reply(reply)).await.map(|_| ())
+        reply
     }
     .instrument(span)
     .await

@@ -31,6 +31,9 @@ pub enum Call {
 #[derive(Default)]
 pub struct FakeGateway {
     pub calls: Mutex<Vec<Call>>,
+    /// The span current at each call (its name), to check calls happen
+    /// inside the command's span.
+    pub spans: Mutex<Vec<String>>,
     pub failure: Option<GatewayError>,
     pub stats: Option<GuildStats>,
     pub history: Option<ModerationPage>,
@@ -59,8 +62,17 @@ impl FakeGateway {
             .collect()
     }
 
+    pub fn spans_at_call(&self) -> Vec<String> {
+        self.spans.lock().unwrap().clone()
+    }
+
     fn answer<T>(&self, call: Call, ok: impl FnOnce() -> T) -> Result<T, GatewayError> {
         self.calls.lock().unwrap().push(call);
+        let span = tracing::Span::current()
+            .metadata()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        self.spans.lock().unwrap().push(span);
         match &self.failure {
             Some(error) => Err(error.clone()),
             None => Ok(ok()),
