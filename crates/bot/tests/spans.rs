@@ -21,9 +21,12 @@ use tracing::{
 };
 use tracing_subscriber::{Layer, layer::Context, prelude::*, registry::LookupSpan};
 
-/// Span name -> its fields, as `name=value` strings.
+/// A span's name and its fields, as `name=value` strings.
+type SeenSpan = (String, Vec<String>);
+
+/// Every span created, in order.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(String, Vec<String>)>>>);
+struct Spans(Arc<Mutex<Vec<SeenSpan>>>);
 
 struct Fields<'a>(&'a mut Vec<String>);
 
