@@ -268,6 +268,7 @@ async fn connect(
     let framework = poise::Framework::builder()
         .options(poise::FrameworkOptions {
             commands: commands::all(),
+            on_error: |error| Box::pin(commands::on_error(error)),
             ..Default::default()
         })
         .setup(move |ctx, _ready, framework| {

@@ -31,7 +31,7 @@ pub type Context<'a> = poise::Context<'a, Data, Error>;
 pub static COMMANDS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
     crate::metrics::counter_vec(
         "discord_commands_total",
-        "Slash commands handled, by command and outcome (ok, invalid, unavailable, rate_limited, error)",
+        "Slash commands handled, by command and outcome (ok, invalid, forbidden, unavailable, rate_limited, error)",
         &["command", "outcome"],
     )
 });
@@ -44,6 +44,24 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
         warn::warn_command(),
         modlog::modlog_command(),
     ]
+}
+
+/// Counts the commands poise refused before they ran (missing permission,
+/// used outside a server, failed to reply...), then answers as poise does.
+pub async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
+    if let Some(ctx) = error.ctx() {
+        let outcome = match &error {
+            poise::FrameworkError::MissingUserPermissions { .. } => "forbidden",
+            poise::FrameworkError::GuildOnly { .. } => Outcome::Invalid.as_str(),
+            _ => Outcome::Error.as_str(),
+        };
+        COMMANDS_TOTAL
+            .with_label_values(&[&*ctx.command().name, outcome])
+            .inc();
+    }
+    if let Err(error) = poise::builtins::on_error(error).await {
+        tracing::error!(context = "Discord", error = %error, "cannot report a command error");
+    }
 }
 
 /// Runs a command's logic inside its span, counts the outcome and sends the reply.
