@@ -288,15 +288,22 @@ async fn connect(
                 sink: events.clone(),
             })
             .await?;
+    let manager = client.shard_manager.clone();
     discord.set(State::Running {
-        manager: client.shard_manager.clone(),
+        manager: manager.clone(),
         shards,
     });
     // serenity 0.12 treats the range's end as inclusive (it starts
     // `end - start + 1` shards), hence `first..last`.
-    client
+    let outcome = client
         .start_shard_range(shards.first..shards.last, shards.total)
-        .await
+        .await;
+    if outcome.is_err() {
+        // serenity returns on the first shard's fatal error; stop the
+        // others before retrying or giving up.
+        manager.shutdown_all().await;
+    }
+    outcome
 }
 
 /// Copies each shard's stage and latency into the gauges.
