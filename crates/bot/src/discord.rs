@@ -66,8 +66,8 @@ enum State {
     Stopped,
 }
 
-/// How to reach Discord.
-#[derive(Debug, Clone)]
+/// How to reach Discord. Not `Debug`: it holds the token.
+#[derive(Clone)]
 pub struct Settings {
     pub token: String,
     pub shards: ShardSelection,
@@ -116,6 +116,12 @@ impl Discord {
                 *current = state;
             }
         }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.state
+            .lock()
+            .is_ok_and(|state| matches!(*state, State::Stopped))
     }
 
     fn running(&self) -> Result<(Arc<ShardManager>, Shards), String> {
@@ -188,7 +194,7 @@ async fn connect_with_retries(
     let mut pause = FIRST_RETRY;
     loop {
         let outcome = connect(&discord, &settings, &gateway, &events).await;
-        if matches!(discord.running(), Err(reason) if reason == "shutting down") {
+        if discord.is_stopped() {
             return;
         }
         let error = match outcome {
