@@ -1,5 +1,7 @@
 //! The bot's settings, read from the environment.
 
+use std::fmt;
+
 use telemetry::{ConfigError, TelemetryConfig, config};
 
 pub const DEFAULT_HTTP_PORT: u16 = 3003;
@@ -7,7 +9,7 @@ pub const DEFAULT_GATEWAY_URL: &str = "http://localhost:3001";
 /// The gateway's development key (`GATEWAY_API_KEYS` default).
 pub const DEFAULT_GATEWAY_API_KEY: &str = "dev-key";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub host: String,
     pub http_port: u16,
@@ -19,6 +21,23 @@ pub struct Config {
     /// Base URL of a Discord REST proxy; `None` = call discord.com directly.
     pub discord_api_proxy: Option<String>,
     pub telemetry: TelemetryConfig,
+}
+
+/// Secrets (`DISCORD_TOKEN`, `GATEWAY_API_KEY`) are redacted.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("http_port", &self.http_port)
+            .field("gateway_url", &self.gateway_url)
+            .field("gateway_api_key", &redacted(true))
+            .field("discord_token", &redacted(self.discord_token.is_some()))
+            .field("shards", &self.shards)
+            .field("discord_api_proxy", &self.discord_api_proxy)
+            .field("telemetry", &self.telemetry)
+            .finish()
+    }
 }
 
 impl Config {
