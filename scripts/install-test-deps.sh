@@ -6,6 +6,12 @@ set -euo pipefail
 need_apt=()
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
 
+# Kubernetes manifest validation (`make check-k8s`): kubernetes-validate ships
+# the API schemas, so validation runs offline once installed.
+if ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then
+  python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+fi
+
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need_apt[*]}; run as root or install them (apt-get install ${need_apt[*]})" >&2
@@ -13,4 +19,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then
+  # Debian's system Python refuses plain `pip install` (PEP 668); the tool is
+  # self-contained, so installing it beside the system packages is safe.
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages kubernetes-validate
 fi

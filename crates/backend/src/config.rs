@@ -1,6 +1,6 @@
 //! The backend's settings, read from the environment.
 
-use telemetry::{ConfigError, TelemetryConfig, config};
+use telemetry::{ConfigError, OpsConfig, TelemetryConfig, config};
 
 pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/backend.db?mode=rwc";
@@ -11,15 +11,19 @@ pub struct Config {
     pub port: u16,
     pub database_url: String,
     pub telemetry: TelemetryConfig,
+    /// METRICS_TOKEN and the shutdown timings.
+    pub ops: OpsConfig,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let telemetry = TelemetryConfig::from_env()?;
         Ok(Self {
             host: config::var("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             port: config::port(&["PORT", "BACKEND_PORT"], DEFAULT_PORT)?,
             database_url: database_url()?,
-            telemetry: TelemetryConfig::from_env()?,
+            ops: OpsConfig::from_env(telemetry.environment)?,
+            telemetry,
         })
     }
 }

@@ -3,6 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::Router;
+use telemetry::{
+    Ops,
+    health::{Criticality, check_fn},
+};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -15,8 +19,11 @@ use crate::{
 /// How long queued events get to reach the gateway at shutdown.
 const FLUSH_GRACE: Duration = Duration::from_secs(3);
 
-pub fn router() -> Router {
-    Router::new().merge(telemetry::ops::router())
+/// The operational endpoints behind the HTTP observability layer.
+pub fn router(ops: &Ops) -> Router {
+    Router::new()
+        .merge(ops.router())
+        .layer(telemetry::http::layer())
 }
 
 /// Starts the Discord side (or explains why not) and returns its handle,
@@ -45,10 +52,20 @@ pub fn start_discord(
     }
 }
 
+/// `/ready` and `/health`: every shard of this process connected, or why not
+/// (`DISCORD_TOKEN not set`, `Discord refused DISCORD_TOKEN ...`, `shard 1 is resuming`).
+fn discord_check(discord: Discord) -> impl telemetry::health::Check {
+    check_fn("discord", Criticality::Critical, move || {
+        let discord = discord.clone();
+        async move { discord.readiness().await.into() }
+    })
+}
+
 /// The bot, started: the bound HTTP listener, the Discord connection and
 /// the event forwarder.
 pub struct App {
     listener: TcpListener,
+    ops: Ops,
     discord: Discord,
     forwarder: ForwarderTask,
 }
@@ -67,8 +84,10 @@ impl App {
         let (events, forwarder) =
             EventForwarder::spawn(gateway.clone(), ForwarderConfig::default());
         let discord = start_discord(config, gateway, events);
+        let ops = Ops::new(crate::SERVICE, &config.ops).with_check(discord_check(discord.clone()));
         Ok(Self {
             listener,
+            ops,
             discord,
             forwarder,
         })
@@ -83,12 +102,10 @@ impl App {
         self.listener.local_addr().ok().map(|addr| addr.port())
     }
 
-    /// Serves until SIGINT/SIGTERM, then disconnects the shards and flushes
-    /// the queued events.
+    /// Serves until SIGINT/SIGTERM (then drains as `telemetry::serve` does),
+    /// then disconnects the shards and flushes the queued events.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, router())
-            .with_graceful_shutdown(telemetry::shutdown::signal())
-            .await?;
+        telemetry::serve(self.listener, router(&self.ops), self.ops.shutdown()).await?;
         self.discord.shutdown().await;
         self.forwarder.shutdown(FLUSH_GRACE).await;
         Ok(())

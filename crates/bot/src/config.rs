@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use telemetry::{ConfigError, TelemetryConfig, config};
+use telemetry::{ConfigError, OpsConfig, TelemetryConfig, config};
 
 pub const DEFAULT_HTTP_PORT: u16 = 3003;
 pub const DEFAULT_GATEWAY_URL: &str = "http://localhost:3001";
@@ -21,6 +21,8 @@ pub struct Config {
     /// Base URL of a Discord REST proxy; `None` = call discord.com directly.
     pub discord_api_proxy: Option<String>,
     pub telemetry: TelemetryConfig,
+    /// METRICS_TOKEN and the shutdown timings.
+    pub ops: OpsConfig,
 }
 
 /// Secrets (`DISCORD_TOKEN`, `GATEWAY_API_KEY`) are redacted.
@@ -42,6 +44,7 @@ impl fmt::Debug for Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let telemetry = TelemetryConfig::from_env()?;
         Ok(Self {
             host: config::var("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             http_port: config::port(&["PORT", "BOT_HTTP_PORT"], DEFAULT_HTTP_PORT)?,
@@ -54,7 +57,8 @@ impl Config {
                 config::var("DISCORD_SHARD_TOTAL").as_deref(),
             )?,
             discord_api_proxy: config::http_url("DISCORD_API_PROXY")?,
-            telemetry: TelemetryConfig::from_env()?,
+            ops: OpsConfig::from_env(telemetry.environment)?,
+            telemetry,
         })
     }
 }

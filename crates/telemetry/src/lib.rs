@@ -5,12 +5,17 @@
 //! [`Telemetry`] guard until it exits; [`Telemetry::shutdown`] flushes.
 
 pub mod config;
+pub mod health;
+pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod ops;
 pub mod service;
 pub mod shutdown;
 
 pub use config::{ConfigError, Environment, TelemetryConfig};
+pub use ops::{Ops, OpsConfig};
+pub use shutdown::{Shutdown, serve};
 
 /// Who is emitting telemetry: stamped on every log line, metric and span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

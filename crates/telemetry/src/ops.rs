@@ -1,14 +1,95 @@
-//! The operational router every service merges: probes (and, later, metrics).
+//! The operational surface every service merges: `/live`, `/ready`,
+//! `/health`, `/metrics`, plus the shutdown state behind them.
+//!
+//! ```ignore
+//! let ops = Ops::new(service, &config.ops).with_check(check_fn("database", Criticality::Critical, ...));
+//! let app = routes().merge(ops.router()).layer(telemetry::http::layer());
+//! telemetry::serve(listener, app, ops.shutdown()).await?;
+//! ```
 
-use axum::{Json, Router, routing::get};
-use serde_json::{Value, json};
+use std::sync::Arc;
 
-/// `GET /live`: answers whenever the process can; checks no dependency, so a
-/// dependency outage never makes Kubernetes restart the pod.
-pub fn router() -> Router {
-    Router::new().route("/live", get(live))
+use axum::{Router, routing::get};
+
+use crate::{
+    ServiceInfo,
+    config::{ConfigError, Environment},
+    health::{Check, Health, HealthSettings},
+    metrics::{MetricsConfig, metrics_handler, record_build_info, register_process_metrics},
+    shutdown::{Shutdown, ShutdownConfig},
+};
+
+/// Settings of the operational endpoints: `METRICS_TOKEN`,
+/// `SHUTDOWN_GRACE_SECONDS`, `SHUTDOWN_TIMEOUT_SECONDS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpsConfig {
+    pub metrics: MetricsConfig,
+    pub shutdown: ShutdownConfig,
 }
 
-async fn live() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+impl OpsConfig {
+    pub fn from_env(environment: Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            metrics: MetricsConfig::from_env()?,
+            shutdown: ShutdownConfig::from_env(environment)?,
+        })
+    }
+}
+
+/// The service's health checks, metrics settings and shutdown state.
+pub struct Ops {
+    service: ServiceInfo,
+    metrics: MetricsConfig,
+    shutdown: Shutdown,
+    checks: Vec<Arc<dyn Check>>,
+    health: HealthSettings,
+}
+
+impl Ops {
+    /// Also registers the process metrics and sets `build_info`.
+    pub fn new(service: ServiceInfo, config: &OpsConfig) -> Self {
+        register_process_metrics();
+        record_build_info(service);
+        Self {
+            service,
+            metrics: config.metrics.clone(),
+            shutdown: Shutdown::new(config.shutdown),
+            checks: Vec::new(),
+            health: HealthSettings::default(),
+        }
+    }
+
+    /// Adds a health check (see [`crate::health`] for critical vs
+    /// informational).
+    #[must_use]
+    pub fn with_check(mut self, check: impl Check) -> Self {
+        self.checks.push(Arc::new(check));
+        self
+    }
+
+    #[must_use]
+    pub fn with_health_settings(mut self, settings: HealthSettings) -> Self {
+        self.health = settings;
+        self
+    }
+
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// `/live`, `/ready`, `/health` and `/metrics`. Call once: the health
+    /// cache lives in the router.
+    pub fn router(&self) -> Router {
+        let health = Health::new(
+            self.service,
+            self.checks.clone(),
+            self.health,
+            self.shutdown.clone(),
+        );
+        crate::health::router(health).merge(
+            Router::new()
+                .route("/metrics", get(metrics_handler))
+                .with_state(self.metrics.clone()),
+        )
+    }
 }

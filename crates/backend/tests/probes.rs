@@ -1,0 +1,60 @@
+//! The backend's operational endpoints as a real process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use testkit::ServiceBuilder;
+
+#[tokio::test]
+async fn probes_and_metrics_answer() {
+    let dir = std::env::temp_dir().join(format!("backend-probes-{}", testkit::free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut backend = ServiceBuilder::new("backend").current_dir(&dir).spawn();
+    backend.wait_live().await;
+    let client = testkit::http_client();
+
+    let response = client.get(backend.url("/ready")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let ready: Value = response.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+
+    let response = client
+        .get(backend.url("/health"))
+        .header("x-request-id", "probe-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["x-request-id"], "probe-1");
+    let health: Value = response.json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["service"], "backend");
+    assert!(health["checks"].is_object());
+
+    let response = client.get(backend.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let metrics = response.text().await.unwrap();
+    assert!(metrics.contains(r#"service="backend""#), "{metrics}");
+    assert!(metrics.contains(r#"route="/health""#), "{metrics}");
+
+    let response = client
+        .get(backend.url("/no/such/path"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let metrics = client
+        .get(backend.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"route="unmatched",status="404""#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("/no/such/path"));
+    let _ = std::fs::remove_dir_all(dir);
+}
