@@ -37,6 +37,10 @@ clippy:
 nextest: build
 	$(CARGO) nextest run --workspace --no-fail-fast
 
+.PHONY: demo-traffic
+DEMO_ARGS ?=
+demo-traffic: ## Drive realistic load through the gateway (needs backend + gateway; DEMO_ARGS="--duration 60s --rate 50 --guilds 5")
+	$(CARGO) run -q -p demo-traffic -- $(DEMO_ARGS)
 # 1.30 is the oldest Kubernetes the manifests support (the preStop `sleep`
 # action is on by default from 1.30); the default is the newest schema shipped.
 check-k8s: ## Validate infrastructure/k8s/ against the Kubernetes API schemas (strict)

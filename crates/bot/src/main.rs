@@ -1,16 +1,8 @@
 //! Bot: the Discord bot, with a small HTTP server for probes and metrics.
 
-mod app;
-mod config;
-
 use std::process::ExitCode;
 
-use telemetry::ServiceInfo;
-
-const SERVICE: ServiceInfo = ServiceInfo {
-    name: "bot",
-    version: env!("CARGO_PKG_VERSION"),
-};
+use bot::{SERVICE, app, config};
 
 fn main() -> ExitCode {
     telemetry::config::load_dotenv();

@@ -1,7 +1,11 @@
 //! The bot binary as a real process: starts, answers `/live`, rejects bad
 //! configuration with exit code 2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use testkit::{ServiceBuilder, assert_config_error};
+
+use axum::{Router, http::StatusCode};
 
 #[tokio::test]
 async fn answers_live_on_an_ephemeral_port() {
@@ -51,4 +55,67 @@ async fn without_a_token_keeps_serving_and_warns_once() {
     })
     .await;
     assert_eq!(count(), 1, "stdout:\n{}", service.stdout.text());
+}
+
+#[test]
+fn shard_variables_are_validated_naming_the_variable() {
+    assert_config_error("bot", "DISCORD_SHARD_TOTAL", "zero");
+    let (status, stderr) = testkit::run_to_exit(
+        "bot",
+        &[("DISCORD_SHARDS", "5-6"), ("DISCORD_SHARD_TOTAL", "4")],
+    );
+    assert_eq!(status.code(), Some(2), "stderr:\n{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("DISCORD_SHARDS=\"5-6\""),
+        "stderr:\n{stderr}"
+    );
+}
+
+/// Stands in for Discord's REST API (through `DISCORD_API_PROXY`) and refuses
+/// every token, as Discord does with a revoked one.
+async fn discord_refusing_tokens() -> String {
+    let app = Router::new().fallback(|| async {
+        (
+            StatusCode::UNAUTHORIZED,
+            [("content-type", "application/json")],
+            r#"{"message": "401: Unauthorized", "code": 0}"#,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn a_refused_token_is_logged_and_the_process_stays_up() {
+    let discord = discord_refusing_tokens().await;
+    let mut service = ServiceBuilder::new("bot")
+        .env("DISCORD_TOKEN", "not-a-valid-token")
+        .env("DISCORD_API_PROXY", &discord)
+        .spawn();
+    service.wait_live().await;
+    testkit::poll_until(
+        testkit::STARTUP_DEADLINE,
+        "the refused-token error",
+        || async {
+            service
+                .stdout
+                .text()
+                .contains("Discord refused DISCORD_TOKEN (401)")
+                .then_some(())
+        },
+    )
+    .await;
+    let status = testkit::http_client()
+        .get(service.url("/live"))
+        .send()
+        .await
+        .expect("GET /live after the refusal")
+        .status();
+    assert_eq!(status, 200, "stdout:\n{}", service.stdout.text());
+    assert!(!service.stderr.text().contains("panicked"));
 }

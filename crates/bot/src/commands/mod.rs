@@ -1,0 +1,146 @@
+//! Slash commands. Each file holds a plain `async fn` with the logic (tested
+//! without Discord) and a thin poise adapter that calls it through [`run`].
+
+pub mod modlog;
+pub mod ping;
+pub mod reply;
+pub mod stats;
+pub mod warn;
+
+use std::{
+    future::Future,
+    sync::{Arc, LazyLock},
+};
+
+use poise::{CreateReply, serenity_prelude as serenity};
+use prometheus::IntCounterVec;
+use tracing::Instrument;
+
+use crate::clients::GatewayClient;
+pub use reply::{Embed, Outcome, Reply};
+
+/// State shared by every command.
+pub struct Data {
+    pub gateway: Arc<GatewayClient>,
+}
+
+pub type Error = serenity::Error;
+pub type Context<'a> = poise::Context<'a, Data, Error>;
+
+/// `discord_commands_total{command,outcome}`.
+pub static COMMANDS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    crate::metrics::counter_vec(
+        "discord_commands_total",
+        "Slash commands handled, by command and outcome (ok, invalid, forbidden, unavailable, rate_limited, error)",
+        &["command", "outcome"],
+    )
+});
+
+/// Every command the bot registers with Discord.
+pub fn all() -> Vec<poise::Command<Data, Error>> {
+    vec![
+        ping::ping_command(),
+        stats::stats_command(),
+        warn::warn_command(),
+        modlog::modlog_command(),
+    ]
+}
+
+/// Counts the commands poise refused before they ran (missing permission,
+/// used outside a server, failed to reply...), then answers as poise does.
+pub async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
+    if let Some(ctx) = error.ctx() {
+        let outcome = match &error {
+            poise::FrameworkError::MissingUserPermissions { .. } => "forbidden",
+            poise::FrameworkError::GuildOnly { .. } => Outcome::Invalid.as_str(),
+            _ => Outcome::Error.as_str(),
+        };
+        COMMANDS_TOTAL
+            .with_label_values(&[&*ctx.command().name, outcome])
+            .inc();
+    }
+    if let Err(error) = poise::builtins::on_error(error).await {
+        tracing::error!(context = "Discord", error = %error, "cannot report a command error");
+    }
+}
+
+/// Runs a command's logic inside its span, counts the outcome and sends the reply.
+pub async fn run(
+    ctx: Context<'_>,
+    command: &'static str,
+    logic: impl Future<Output = Reply>,
+) -> Result<(), Error> {
+    let guild_id = ctx.guild_id().map(|id| id.get());
+    let reply = instrumented(command, guild_id, logic).await;
+    ctx.send(to_create_reply(reply)).await.map(|_| ())
+}
+
+/// The part of [`run`] that needs no Discord: the `discord.command` span
+/// (every gateway call of the logic happens inside it), the outcome metric
+/// and the completion log.
+pub async fn instrumented(
+    command: &'static str,
+    guild_id: Option<u64>,
+    logic: impl Future<Output = Reply>,
+) -> Reply {
+    let span = tracing::info_span!(
+        "discord.command",
+        discord.command = command,
+        discord.guild.id = guild_id,
+        outcome = tracing::field::Empty,
+    );
+    async {
+        let reply = logic.await;
+        tracing::Span::current().record("outcome", reply.outcome.as_str());
+        COMMANDS_TOTAL
+            .with_label_values(&[command, reply.outcome.as_str()])
+            .inc();
+        tracing::info!(
+            outcome = reply.outcome.as_str(),
+            "command /{command} handled"
+        );
+        reply
+    }
+    .instrument(span)
+    .await
+}
+
+/// [`run`] for guild-only commands: poise already refuses them in DMs, this
+/// keeps the logic free of that `Option`.
+pub async fn run_in_guild<F, Fut>(
+    ctx: Context<'_>,
+    command: &'static str,
+    logic: F,
+) -> Result<(), Error>
+where
+    F: FnOnce(u64) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    match ctx.guild_id() {
+        Some(guild_id) => run(ctx, command, logic(guild_id.get())).await,
+        None => {
+            let reply = Reply::failure(Outcome::Invalid, "This command only works in a server.");
+            run(ctx, command, async { reply }).await
+        }
+    }
+}
+
+fn to_create_reply(reply: Reply) -> CreateReply {
+    let mut create = CreateReply::default().ephemeral(reply.ephemeral);
+    if let Some(content) = reply.content {
+        create = create.content(content);
+    }
+    for embed in reply.embeds {
+        let mut builder = serenity::CreateEmbed::new()
+            .title(embed.title)
+            .colour(embed.colour);
+        if let Some(description) = embed.description {
+            builder = builder.description(description);
+        }
+        for (name, value, inline) in embed.fields {
+            builder = builder.field(name, value, inline);
+        }
+        create = create.embed(builder);
+    }
+    create
+}
