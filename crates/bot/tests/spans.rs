@@ -95,7 +95,7 @@ async fn a_command_runs_in_its_span_with_the_gateway_call_inside() {
     let reply = commands::instrumented("stats", Some(GUILD), stats::stats(&gateway, GUILD)).await;
 
     assert_eq!(reply.outcome, Outcome::Ok);
-    let fields = spans.fields("discord.command");
+    let fields = spans.fields("discord command");
     for expected in [
         "discord.command=stats".to_owned(),
         format!("discord.guild.id={GUILD}"),
@@ -103,7 +103,7 @@ async fn a_command_runs_in_its_span_with_the_gateway_call_inside() {
     ] {
         assert!(fields.contains(&expected), "{fields:?}");
     }
-    assert_eq!(gateway.spans_at_call(), vec!["discord.command".to_owned()]);
+    assert_eq!(gateway.spans_at_call(), vec!["discord command".to_owned()]);
     assert_eq!(
         commands::COMMANDS_TOTAL
             .with_label_values(&["stats", "ok"])
@@ -143,7 +143,7 @@ fn an_event_is_converted_and_queued_in_its_span() {
         events::logic::message_create(&message)
     });
 
-    let fields = spans.fields("discord.event");
+    let fields = spans.fields("discord event");
     assert!(
         fields.contains(&"discord.event=message_create".to_owned()),
         "{fields:?}"
@@ -152,7 +152,7 @@ fn an_event_is_converted_and_queued_in_its_span() {
         fields.contains(&format!("discord.guild.id={GUILD}")),
         "{fields:?}"
     );
-    assert_eq!(*sink.0.lock().unwrap(), vec!["discord.event".to_owned()]);
+    assert_eq!(*sink.0.lock().unwrap(), vec!["discord event".to_owned()]);
     assert_eq!(
         events::EVENTS_TOTAL
             .with_label_values(&["message_create"])

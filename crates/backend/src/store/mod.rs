@@ -89,7 +89,7 @@ impl StoreError {
     }
 }
 
-/// Which engine is behind the pool (the `db.system` of the spans).
+/// Which engine is behind the pool (the `db.system.name` of the spans).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
@@ -180,7 +180,7 @@ impl Store {
             .map_err(|error| error.to_string())
     }
 
-    /// Runs `query` inside a `db.query` span and records its duration under
+    /// Runs `query` inside a database client span and records its duration under
     /// `operation` (the store method) in [`DB_QUERY_DURATION`].
     pub(crate) async fn timed<T, E>(
         &self,
@@ -192,15 +192,12 @@ impl Store {
     where
         StoreError: From<E>,
     {
-        let span = tracing::info_span!(
-            "db.query",
-            otel.kind = "client",
-            db.system = self.engine.as_str(),
-            db.operation.name = verb,
-            db.collection.name = table,
-        );
+        let span = telemetry::trace::spans::db(self.engine.as_str(), verb, table);
         let start = Instant::now();
-        let result = query.instrument(span).await;
+        let result = query.instrument(span.clone()).await;
+        if result.is_err() {
+            telemetry::trace::spans::record_error(&span, "db_error");
+        }
         DB_QUERY_DURATION
             .with_label_values(&[operation])
             .observe(start.elapsed().as_secs_f64());

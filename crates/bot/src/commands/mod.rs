@@ -83,15 +83,14 @@ pub async fn instrumented(
     guild_id: Option<u64>,
     logic: impl Future<Output = Reply>,
 ) -> Reply {
-    let span = tracing::info_span!(
-        "discord.command",
-        discord.command = command,
-        discord.guild.id = guild_id,
-        outcome = tracing::field::Empty,
-    );
+    let span = telemetry::trace::spans::discord_command(command, guild_id);
     async {
         let reply = logic.await;
-        tracing::Span::current().record("outcome", reply.outcome.as_str());
+        let span = tracing::Span::current();
+        span.record("outcome", reply.outcome.as_str());
+        if reply.outcome.is_failure() {
+            telemetry::trace::spans::record_error(&span, reply.outcome.as_str());
+        }
         COMMANDS_TOTAL
             .with_label_values(&[command, reply.outcome.as_str()])
             .inc();

@@ -28,6 +28,12 @@ impl Outcome {
             Self::Error => "error",
         }
     }
+
+    /// The command could not do its job for a reason on our side (the span
+    /// is marked as an error); a user's invalid request is not one.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::Unavailable | Self::RateLimited | Self::Error)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -42,11 +42,7 @@ pub fn handle(
     guild_id: Option<GuildId>,
     logic: impl FnOnce() -> Option<GatewayEvent>,
 ) {
-    let span = tracing::info_span!(
-        "discord.event",
-        discord.event = event,
-        discord.guild.id = guild_id.map(|id| id.get()),
-    );
+    let span = telemetry::trace::spans::discord_event(event, guild_id.map(|id| id.get()));
     let _entered = span.enter();
     EVENTS_TOTAL.with_label_values(&[event]).inc();
     if let Some(forwarded) = logic()

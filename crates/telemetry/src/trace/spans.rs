@@ -6,7 +6,9 @@ use tracing::{Span, field::Empty};
 
 /// A database call (OpenTelemetry database conventions): name
 /// `{operation} {table}`, kind client. `system` is `sqlite` or
-/// `postgresql`; `operation` e.g. `SELECT`, `INSERT`.
+/// `postgresql`; `operation` e.g. `SELECT`, `INSERT`. The system is also
+/// set under its pre-1.26 name `db.system`, which Tempo's and Grafana's
+/// stock queries still use.
 pub fn db(system: &'static str, operation: &'static str, table: &'static str) -> Span {
     tracing::info_span!(
         "db",
@@ -14,6 +16,7 @@ pub fn db(system: &'static str, operation: &'static str, table: &'static str) ->
         otel.kind = "client",
         otel.status_code = Empty,
         db.system.name = system,
+        db.system = system,
         db.operation.name = operation,
         db.collection.name = table,
         error.type = Empty,
@@ -42,6 +45,8 @@ pub fn discord_command(command: &str, guild_id: Option<u64>) -> Span {
         otel.status_code = Empty,
         discord.command = command,
         discord.guild.id = guild_id,
+        // How it ended, for the bot's own vocabulary (`ok`, `invalid`, ...).
+        outcome = Empty,
         error.type = Empty,
     )
 }
