@@ -15,7 +15,7 @@ use crate::{
     ServiceInfo,
     config::{ConfigError, Environment},
     health::{Check, Health, HealthSettings},
-    metrics::{MetricsConfig, metrics_handler, record_build_info, register_process_metrics},
+    metrics::{MetricsConfig, metrics_handler, record_build_info},
     shutdown::{Shutdown, ShutdownConfig},
 };
 
@@ -46,9 +46,8 @@ pub struct Ops {
 }
 
 impl Ops {
-    /// Also registers the process metrics and sets `build_info`.
+    /// Also sets `build_info`.
     pub fn new(service: ServiceInfo, config: &OpsConfig) -> Self {
-        register_process_metrics();
         record_build_info(service);
         Self {
             service,

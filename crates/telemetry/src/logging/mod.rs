@@ -184,6 +184,13 @@ pub fn install(
     // interest): add it only when it holds something. `try_init` also
     // installs the `log` bridge (tracing-log's LogTracer).
     let extra_layers = (!extra_layers.is_empty()).then_some(extra_layers);
+    // Boxed, not an `Option`: tracing-subscriber's `Option<Layer>` does not
+    // forward `on_register_dispatch`, and without it the Loki layer cannot
+    // read the span's trace ids.
+    let loki_layer = match loki_layer {
+        Some(layer) => layer.boxed(),
+        None => tracing_subscriber::layer::Identity::new().boxed(),
+    };
     tracing_subscriber::registry()
         .with(extra_layers)
         .with(env_filter(config))

@@ -1,5 +1,7 @@
-//! Prometheus metrics: registration helper, `/metrics` exposition, process
-//! metrics and `build_info`.
+//! Prometheus metrics: registration helper, `/metrics` exposition and
+//! `build_info`. Process metrics (CPU, resident memory, open fds, start
+//! time) come with the default registry itself: the `prometheus` crate's
+//! `process` feature registers its collector there on Linux.
 //!
 //! Every metric lives in the default registry, defined as a `LazyLock` static
 //! next to the code that moves it (see [`register`]).
@@ -33,18 +35,6 @@ where
         tracing::error!(context = "Metrics", %error, "metric not registered");
     }
     metric
-}
-
-/// Registers the process collector (CPU, resident memory, open fds, start
-/// time) once per process; later calls do nothing.
-pub fn register_process_metrics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let collector = prometheus::process_collector::ProcessCollector::for_self();
-        if let Err(error) = prometheus::register(Box::new(collector)) {
-            tracing::error!(context = "Metrics", %error, "process metrics not registered");
-        }
-    });
 }
 
 /// The histogram buckets of request-like durations, in seconds: 5 ms … 10 s

@@ -1,0 +1,261 @@
+//! One bot command, one trace: `/warn` runs through the bot's command logic
+//! (in this process, with the bot's telemetry installed; no Discord), then
+//! the real gateway and backend processes and the database. The spans of all
+//! three services reach an OTLP receiver as a single trace with correct
+//! parent/child links, and the JSON log lines of all three services, shipped
+//! to a Loki receiver, carry that trace's id.
+//!
+//! Its own test binary: it installs the process-wide subscriber.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{collections::BTreeSet, time::Duration};
+
+use bot::{
+    clients::GatewayClient,
+    commands::{self, Outcome, warn},
+};
+use telemetry::{TelemetryConfig, config::LogFormat};
+use testkit::{
+    Service, ServiceBuilder,
+    loki::{LokiReceiver, ReceivedEntry},
+    otlp::{OtlpReceiver, ReceivedSpan},
+};
+
+const KEY: &str = "trace-e2e-key";
+const GUILD: u64 = 81384788765712384;
+const MEMBER: u64 = 80351110224678912;
+const MODERATOR: u64 = 80351110224678999;
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn spawn(name: &str, loki: &LokiReceiver, otlp: &OtlpReceiver) -> ServiceBuilder {
+    ServiceBuilder::new(name)
+        .env("LOG_FORMAT", "json")
+        .env("LOKI_URL", loki.url())
+        .env("LOKI_BATCH_INTERVAL", "100ms")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+}
+
+fn bot_telemetry(loki: &LokiReceiver, otlp: &OtlpReceiver) -> TelemetryConfig {
+    let mut config = TelemetryConfig::from_env().unwrap();
+    config.log_format = LogFormat::Json;
+    config.log_filter = Some("info".to_owned());
+    config.loki_url = Some(loki.url());
+    config.otlp_endpoint = Some(otlp.endpoint());
+    config.tracing.batch.schedule_delay = Duration::from_millis(50);
+    config
+}
+
+fn trace_ids_of(entries: &[ReceivedEntry], app: &str) -> BTreeSet<String> {
+    entries
+        .iter()
+        .filter(|entry| entry.labels.get("app").map(String::as_str) == Some(app))
+        .filter_map(|entry| entry.json()["trace_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn span<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> &'a ReceivedSpan {
+    spans
+        .iter()
+        .find(|s| s.service_name == service && s.name == name)
+        .unwrap_or_else(|| {
+            let seen: Vec<_> = spans
+                .iter()
+                .map(|s| format!("{}:{}", s.service_name, s.name))
+                .collect();
+            panic!("no {service} span named {name:?}; trace has {seen:?}")
+        })
+}
+
+/// `child`'s parent is `parent`, or a span of the same service under it
+/// (an internal span in between is fine; a parent in another trace is not).
+fn assert_descends(spans: &[ReceivedSpan], child: &ReceivedSpan, parent: &ReceivedSpan) {
+    let mut current = child;
+    loop {
+        let parent_id = current
+            .parent_span_id
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} has no parent, expected {}", child.name, parent.name));
+        if parent_id == parent.span_id {
+            return;
+        }
+        current = spans
+            .iter()
+            .find(|s| s.span_id == parent_id)
+            .unwrap_or_else(|| panic!("{}'s parent {parent_id} is not in the trace", current.name));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_is_one_trace_across_the_three_services_and_their_logs() {
+    let loki = LokiReceiver::start().await;
+    let otlp = OtlpReceiver::start().await;
+    let database = std::env::temp_dir().join(format!("bot-trace-e2e-{}.db", std::process::id()));
+    let mut backend: Service = spawn("backend", &loki, &otlp)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", database.display()),
+        )
+        .spawn();
+    backend.wait_for_status("/ready", 200).await;
+    let mut gateway = spawn("gateway", &loki, &otlp)
+        .env("BACKEND_URL", backend.url(""))
+        .env("GATEWAY_API_KEYS", KEY)
+        .spawn();
+    gateway.wait_for_status("/ready", 200).await;
+    let telemetry = telemetry::init(bot::SERVICE, bot_telemetry(&loki, &otlp)).unwrap();
+
+    let client = GatewayClient::new(&gateway.url(""), KEY).unwrap();
+    let reply = commands::instrumented(
+        "warn",
+        Some(GUILD),
+        warn::warn(
+            &client,
+            warn::WarnRequest {
+                guild_id: GUILD,
+                moderator_id: MODERATOR,
+                target_id: MEMBER,
+                target_is_bot: false,
+                reason: "flooding #general",
+            },
+        ),
+    )
+    .await;
+    assert_eq!(reply.outcome, Outcome::Ok, "{reply:?}");
+    // Flushes the bot's spans and log lines, as at the bot's shutdown.
+    telemetry.shutdown().await;
+
+    let root = otlp
+        .wait_for(DEADLINE, "the bot's command span", |spans| {
+            spans
+                .iter()
+                .any(|s| s.service_name == "bot" && s.name == "discord command warn")
+        })
+        .await
+        .into_iter()
+        .find(|s| s.service_name == "bot" && s.name == "discord command warn")
+        .unwrap();
+    assert_eq!(root.parent_span_id, None, "the command starts the trace");
+    assert_eq!(root.attribute("discord.command"), Some("warn"));
+    assert_eq!(
+        root.attribute("discord.guild.id"),
+        Some("81384788765712384")
+    );
+    let trace = otlp
+        .wait_for(
+            DEADLINE,
+            "the gateway's and backend's spans in the trace",
+            |spans| {
+                let in_trace = |service: &str| {
+                    spans
+                        .iter()
+                        .any(|s| s.trace_id == root.trace_id && s.service_name == service)
+                };
+                in_trace("gateway")
+                    && spans.iter().any(|s| {
+                        s.trace_id == root.trace_id
+                            && s.attribute("db.operation.name") == Some("INSERT")
+                    })
+            },
+        )
+        .await
+        .into_iter()
+        .filter(|s| s.trace_id == root.trace_id)
+        .collect::<Vec<_>>();
+
+    let services: BTreeSet<&str> = trace.iter().map(|s| s.service_name.as_str()).collect();
+    assert_eq!(
+        services,
+        BTreeSet::from(["backend", "bot", "gateway"]),
+        "{trace:#?}"
+    );
+    assert!(trace.len() >= 4, "{} spans: {trace:#?}", trace.len());
+    // bot command → bot client call → gateway server → gateway client call
+    // → backend server → database INSERT.
+    let bot_call = span(&trace, "bot", "POST");
+    let gateway_server = trace
+        .iter()
+        .find(|s| s.service_name == "gateway" && s.kind == "server")
+        .expect("gateway server span");
+    let gateway_call = span(&trace, "gateway", "POST");
+    let backend_server = span(&trace, "backend", "POST /api/guilds/{id}/moderation");
+    let insert = trace
+        .iter()
+        .find(|s| s.service_name == "backend" && s.attribute("db.operation.name") == Some("INSERT"))
+        .unwrap();
+    assert_eq!(bot_call.kind, "client");
+    assert_eq!(gateway_call.kind, "client");
+    assert_eq!(insert.kind, "client");
+    assert_descends(&trace, bot_call, &root);
+    assert_eq!(
+        gateway_server.parent_span_id.as_deref(),
+        Some(bot_call.span_id.as_str())
+    );
+    assert_descends(&trace, gateway_call, gateway_server);
+    assert_eq!(
+        backend_server.parent_span_id.as_deref(),
+        Some(gateway_call.span_id.as_str())
+    );
+    assert_descends(&trace, insert, backend_server);
+    assert_eq!(
+        backend_server.attribute("http.response.status_code"),
+        Some("201")
+    );
+
+    // The JSON lines of each service for this action carry the trace id.
+    let trace_id = root.trace_id.clone();
+    let entries = testkit::poll_until(DEADLINE, "every service's log lines in Loki", || {
+        let entries = loki.entries();
+        let done = ["bot", "gateway", "backend"]
+            .iter()
+            .all(|app| trace_ids_of(&entries, app).contains(&trace_id));
+        async move { done.then_some(entries) }
+    })
+    .await;
+    let completed = entries
+        .iter()
+        .filter(|e| e.json()["trace_id"].as_str() == Some(trace_id.as_str()))
+        .filter(|e| {
+            e.json()["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("completed in"))
+        })
+        .filter_map(|e| e.labels.get("app").cloned())
+        .collect::<BTreeSet<_>>();
+    assert_eq!(
+        completed,
+        BTreeSet::from(["backend".to_owned(), "gateway".to_owned()]),
+        "each HTTP service logs the request's completion in the trace"
+    );
+    for entry in entries
+        .iter()
+        .filter(|e| e.json()["trace_id"].as_str() == Some(trace_id.as_str()))
+    {
+        let span_id = entry.json()["span_id"].as_str().map(str::to_owned);
+        assert!(
+            span_id.is_some_and(|id| trace.iter().any(|s| s.span_id == id)),
+            "a line's span_id is one of the trace's spans: {}",
+            entry.line
+        );
+    }
+    // A clean run logs no error anywhere (a startup error would hide here).
+    let errors: Vec<_> = entries
+        .iter()
+        .filter(|e| e.labels.get("level").map(String::as_str) == Some("error"))
+        .map(|e| e.line.as_str())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // Console JSON carries the same id (what `kubectl logs` shows).
+    assert!(
+        backend
+            .stdout
+            .lines()
+            .iter()
+            .any(|line| line.contains(&trace_id)),
+        "backend stdout has no line with {trace_id}"
+    );
+    drop(gateway);
+    drop(backend);
+    let _ = std::fs::remove_file(&database);
+}
