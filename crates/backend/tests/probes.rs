@@ -58,3 +58,38 @@ async fn probes_and_metrics_answer() {
     assert!(!metrics.contains("/no/such/path"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `/ready` follows the database: 503 naming it while PostgreSQL is down,
+/// 200 again once it is back, without restarting the backend; `/live`
+/// stays 200 throughout (an outage must not restart the pods).
+#[tokio::test]
+async fn readiness_follows_the_database() {
+    let Some(cluster) =
+        testkit::postgres::PgCluster::start_or_skip("readiness_follows_the_database")
+    else {
+        return;
+    };
+    let mut backend = ServiceBuilder::new("backend")
+        .env("DATABASE_URL", cluster.create_database())
+        .spawn();
+    backend.wait_for_status("/ready", 200).await;
+    let client = testkit::http_client();
+
+    cluster.stop();
+    backend.wait_for_status("/ready", 503).await;
+    let ready: Value = client
+        .get(backend.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reasons = ready.to_string();
+    assert!(reasons.contains("database"), "{ready}");
+    let live = client.get(backend.url("/live")).send().await.unwrap();
+    assert_eq!(live.status().as_u16(), 200);
+
+    cluster.start_server();
+    backend.wait_for_status("/ready", 200).await;
+}

@@ -82,15 +82,22 @@ impl PgCluster {
             ),
             "initdb",
         );
+        cluster.start_server();
+        cluster
+    }
+
+    /// Starts the server on the cluster's port (again, after [`Self::stop`]).
+    pub fn start_server(&self) {
         // Durability is pointless for a throwaway cluster: fsync off is faster.
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-            cluster.port,
-            cluster.dir.display()
+            self.port,
+            self.dir.display()
         );
-        let log = cluster.dir.join("server.log").display().to_string();
-        let started = cluster
+        let data = self.data_dir();
+        let log = self.dir.join("server.log").display().to_string();
+        let started = self
             .server_command(
                 "pg_ctl",
                 &[
@@ -102,7 +109,15 @@ impl PgCluster {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("pg_ctl start failed: {started:?}\nserver log:\n{log}");
         }
-        cluster
+    }
+
+    /// Stops the server, cutting every connection (a database outage).
+    pub fn stop(&self) {
+        let data = self.data_dir();
+        checked(
+            &mut self.server_command("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]),
+            "pg_ctl stop",
+        );
     }
 
     pub fn port(&self) -> u16 {
