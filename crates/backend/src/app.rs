@@ -2,15 +2,14 @@
 
 use std::time::Duration;
 
-use axum::{Router, extract::DefaultBodyLimit, http::StatusCode, middleware};
+use axum::Router;
 use telemetry::{
     Ops,
     health::{Criticality, check_fn},
 };
 use tokio::net::TcpListener;
-use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
-use crate::{config::Config, error, routes, store::Store};
+use crate::{config::Config, routes, store::Store};
 
 /// Body limit of every route but `/api/events` (see [`routes::EVENTS_BODY_LIMIT_BYTES`]).
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -26,19 +25,8 @@ pub struct AppState {
 /// the observability layers over all of it (added last so they see every
 /// route's template and every response).
 pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
-    routes::router()
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(state)
-        .merge(ops.router())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ))
-        // Outside the timeout, so its empty 408 gets a JSON body too.
-        .layer(middleware::map_response(error::ensure_json_errors))
-        .layer(CatchPanicLayer::custom(error::panic_response))
+    let api = routes::router().with_state(state).merge(ops.router());
+    json_api::with_seatbelts(api, BODY_LIMIT_BYTES, request_timeout)
         .layer(telemetry::http::layer())
         // Outermost: every layer and handler runs in the request's server
         // span. See `telemetry::trace::layer`.

@@ -2,20 +2,19 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{Router, extract::DefaultBodyLimit, http::StatusCode, middleware};
+use axum::Router;
 use telemetry::{
     Ops,
     health::{Criticality, http_check},
 };
 use tokio::net::TcpListener;
-use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
 use crate::{
     auth::Auth,
     batcher::{self, EventQueue},
     clients::backend::BackendClient,
     config::Config,
-    error, routes,
+    routes,
 };
 
 /// Body limit of the proxied API (the backend's own limit).
@@ -36,19 +35,10 @@ pub struct AppState {
 /// observability layers over all of it (added last so they see every
 /// route's template and every response).
 pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
-    routes::router(state.clone())
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
+    let api = routes::router(state.clone())
         .with_state(state)
-        .merge(ops.router())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ))
-        // Outside the timeout, so its empty 408 gets a JSON body too.
-        .layer(middleware::map_response(error::ensure_json_errors))
-        .layer(CatchPanicLayer::custom(error::panic_response))
+        .merge(ops.router());
+    json_api::with_seatbelts(api, BODY_LIMIT_BYTES, request_timeout)
         .layer(telemetry::http::layer())
         // Outermost: every layer and handler runs in the request's server
         // span. See `telemetry::trace::layer`.

@@ -85,3 +85,39 @@ impl EventBatch {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use json_api::{RequestError, parse_json};
+
+    use super::EventBatch;
+
+    fn field_of(body: &str) -> String {
+        match parse_json::<EventBatch>(body.as_bytes()) {
+            Err(RequestError::InvalidField { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn event_errors_name_the_field_with_its_path() {
+        let event = r#"{"type":"member_join","guild_id":"1","user_id":"2","occurred_at":"2026-01-01T00:00:00Z"}"#;
+        assert!(parse_json::<EventBatch>(format!(r#"{{"events":[{event}]}}"#).as_bytes()).is_ok());
+        assert_eq!(field_of("{}"), "events");
+        let bad_type = event.replace("member_join", "typing");
+        assert_eq!(
+            field_of(&format!(r#"{{"events":[{event},{bad_type}]}}"#)),
+            "events[1].type"
+        );
+        let bad_id = event.replace(r#""guild_id":"1""#, r#""guild_id":"0""#);
+        assert_eq!(
+            field_of(&format!(r#"{{"events":[{bad_id}]}}"#)),
+            "events[0].guild_id"
+        );
+        let content = event.replace('}', r#","content":"hi"}"#);
+        assert_eq!(
+            field_of(&format!(r#"{{"events":[{content}]}}"#)),
+            "events[0].content"
+        );
+    }
+}

@@ -3,7 +3,9 @@
 use axum::{Json, extract::State};
 use serde_json::{Value, json};
 
-use crate::{app::AppState, error::ApiError, extract::ApiJson, model::EventBatch};
+use json_api::ApiJson;
+
+use crate::{app::AppState, error::ApiError, model::EventBatch};
 
 pub async fn ingest(
     State(state): State<AppState>,

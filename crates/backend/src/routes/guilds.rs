@@ -2,10 +2,12 @@
 
 use axum::{Json, extract::State};
 
+use json_api::ApiJson;
+
 use crate::{
     app::AppState,
     error::ApiError,
-    extract::{ApiJson, GuildId},
+    extract::GuildId,
     model::{Guild, PutGuild, now_ms},
 };
 
@@ -18,7 +20,7 @@ pub async fn get(
         .get_guild(id)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("guild {id} not found")))
+        .ok_or_else(|| ApiError::not_found(format!("guild {id} not found")))
 }
 
 pub async fn put(

@@ -6,10 +6,12 @@ use axum::{Json, extract::State, http::StatusCode};
 use prometheus::{IntCounterVec, Opts};
 
 use super::members::next_cursor;
+use json_api::ApiJson;
+
 use crate::{
     app::AppState,
     error::ApiError,
-    extract::{ApiJson, GuildId, QueryParams},
+    extract::{GuildId, QueryParams},
     model::{ModerationAction, NewModerationAction, Page, now_ms},
     store::register,
 };

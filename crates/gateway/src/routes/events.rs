@@ -4,7 +4,9 @@
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
-use crate::{app::AppState, error::GatewayError, events::EventBatch, extract::ApiJson};
+use json_api::ApiJson;
+
+use crate::{app::AppState, error::GatewayError, events::EventBatch};
 
 pub async fn accept(
     State(state): State<AppState>,

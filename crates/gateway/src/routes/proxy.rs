@@ -7,9 +7,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{
-    app::AppState, clients::backend::UpstreamError, error::GatewayError, extract::read_body,
-};
+use json_api::read_body;
+
+use crate::{app::AppState, clients::backend::UpstreamError, error::GatewayError};
 
 /// Request headers worth passing on (never `Authorization`: the API key is
 /// the gateway's business, not the backend's).

@@ -1,0 +1,105 @@
+//! The error envelope and the errors common to every JSON API.
+
+use std::any::Any;
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// A client's mistake (or a request cut short) that any JSON API can meet.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// A value the client sent is wrong; `field` names it (dotted path).
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    /// The body is not JSON at all (syntax error, truncated).
+    #[error("malformed JSON body: {0}")]
+    MalformedJson(String),
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// Over the route's body limit.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the request took too long")]
+    Timeout,
+}
+
+impl RequestError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidField { .. } | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidField { .. } => "invalid_field",
+            Self::MalformedJson(_) => "malformed_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Timeout => "request_timeout",
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for RequestError {
+    fn into_response(self) -> Response {
+        error_response(self.status(), self.code(), &self.to_string(), self.field())
+    }
+}
+
+/// `status` with the body `{"error": {"code", "message", "field"}}`.
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+) -> Response {
+    let body = json!({"error": {"code": code, "message": message, "field": field}});
+    (status, Json(body)).into_response()
+}
+
+/// `CatchPanicLayer` handler: a panic is a bug, answered 500 JSON (and
+/// logged) rather than a dropped connection.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "handler panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "internal error",
+        None,
+    )
+}
