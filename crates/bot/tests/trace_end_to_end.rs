@@ -232,7 +232,18 @@ async fn one_command_is_one_trace_across_the_three_services_and_their_logs() {
         .iter()
         .filter(|e| e.json()["trace_id"].as_str() == Some(trace_id.as_str()))
     {
-        let span_id = entry.json()["span_id"].as_str().map(str::to_owned);
+        let json = entry.json();
+        let directives: Vec<_> = json
+            .as_object()
+            .into_iter()
+            .flat_map(|object| object.keys())
+            .filter(|key| key.starts_with("otel."))
+            .collect();
+        assert!(
+            directives.is_empty(),
+            "OpenTelemetry directives in a log line: {directives:?}"
+        );
+        let span_id = json["span_id"].as_str().map(str::to_owned);
         assert!(
             span_id.is_some_and(|id| trace.iter().any(|s| s.span_id == id)),
             "a line's span_id is one of the trace's spans: {}",

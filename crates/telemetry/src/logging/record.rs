@@ -153,7 +153,7 @@ pub(crate) fn on_record<S>(
 }
 
 /// Visits fields: `message` and `context` apart, `log.*` (from the `log`
-/// bridge) skipped, sensitive names redacted, JSON-valued strings scrubbed.
+/// bridge) and `otel.*` (OpenTelemetry directives) skipped, sensitive names redacted, JSON-valued strings scrubbed.
 struct Capture<'r> {
     redactor: &'r Redactor,
     message: String,
@@ -173,7 +173,9 @@ impl<'r> Capture<'r> {
 
     fn push(&mut self, field: &Field, value: FieldValue) {
         let name = field.name();
-        if name.starts_with("log.") {
+        // `log.*`: the `log` bridge's metadata; `otel.*`: instructions to
+        // the OpenTelemetry layer (span name, kind, status), not data.
+        if name.starts_with("log.") || name.starts_with("otel.") {
             return;
         }
         let value = if self.redactor.is_sensitive(name) {

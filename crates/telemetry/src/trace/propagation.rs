@@ -4,6 +4,7 @@
 //! `traceparent`, `tracestate` and `baggage`. A malformed header is ignored
 //! by the propagator: the context comes back empty and a new trace starts.
 
+use opentelemetry::propagation::Injector;
 use opentelemetry::{
     Context,
     propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator as _},
@@ -74,7 +75,7 @@ fn is_w3c_traceparent(value: &str) -> bool {
 /// Writes `cx` into `headers` (`traceparent`, `tracestate`, `baggage`).
 pub fn inject(cx: &Context, headers: &mut http::HeaderMap) {
     opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(cx, &mut HeaderInjector(headers));
+        propagator.inject_context(cx, &mut NonEmpty(HeaderInjector(headers)));
     });
 }
 
@@ -82,7 +83,19 @@ pub fn inject(cx: &Context, headers: &mut http::HeaderMap) {
 /// tells the caller. Baggage stays inside the system.
 pub fn inject_trace_context(cx: &Context, headers: &mut http::HeaderMap) {
     if cx.span().span_context().is_valid() {
-        TraceContextPropagator::new().inject_context(cx, &mut HeaderInjector(headers));
+        TraceContextPropagator::new().inject_context(cx, &mut NonEmpty(HeaderInjector(headers)));
+    }
+}
+
+/// Leaves out empty values: the propagators write an empty `tracestate`
+/// when there is none, and W3C Trace Context asks not to send it then.
+struct NonEmpty<I>(I);
+
+impl<I: Injector> Injector for NonEmpty<I> {
+    fn set(&mut self, key: &str, value: String) {
+        if !value.is_empty() {
+            self.0.set(key, value);
+        }
     }
 }
 
@@ -105,6 +118,10 @@ mod tests {
         let mut out = http::HeaderMap::new();
         inject(&cx, &mut out);
         assert_eq!(out["traceparent"], PARENT);
+        assert!(
+            !out.contains_key("tracestate"),
+            "no empty tracestate: {out:?}"
+        );
     }
 
     #[test]
