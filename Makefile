@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: help dev-all dev-backend dev-gateway dev-bot build test test-deps lint fmt-check clippy nextest \
-        bench test-faults stack-up stack-down stack-logs stack-reset check-k8s check-infra
+        bench bench-load test-faults stack-up stack-down stack-logs stack-reset check-k8s check-infra
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -77,5 +77,11 @@ stack-reset: ## Stop the stack and delete its data (logs, metrics, traces, Grafa
 check-infra: ## Validate infrastructure/ with promtool, amtool, Grafana's LogQL grammar, docker-compose
 	@infrastructure/check-infra.sh
 
-bench: ## Benchmarks (criterion, optimised build): logging cost per event, Loki shipper throughput
+bench: ## Benchmarks (optimised builds): logging cost per event and shipper throughput (criterion), then bench-load
 	$(CARGO) bench -p telemetry
+	$(MAKE) bench-load
+
+bench-load: ## Load benchmark: the backend under wrk -t2 -c64, full telemetry vs minimal, written into docs/BENCHMARKS.md
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "bench-load: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+	$(CARGO) build --release -p backend -p testkit --bins
+	target/release/load-bench $(BENCH_ARGS)

@@ -30,14 +30,18 @@ pub fn free_port() -> u16 {
 }
 
 /// Path of a workspace binary built into the same target directory as the
-/// running test (`target/<profile>/<name>`).
+/// running test or tool (`target/<profile>/<name>`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|error| panic!("current_exe: {error}"));
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
-    let profile_dir = exe
+    // A test runs from target/<profile>/deps/, a tool (bin) from target/<profile>/.
+    let dir = exe
         .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap_or_else(|| panic!("unexpected test path {}", exe.display()));
+        .unwrap_or_else(|| panic!("unexpected executable path {}", exe.display()));
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
@@ -149,6 +153,13 @@ impl ServiceBuilder {
         self
     }
 
+    /// Sends the service's stdout to `file` instead of capturing it (what a
+    /// log collector reading a container's output sees).
+    pub fn stdout_to_file(mut self, file: std::fs::File) -> Self {
+        self.command.stdout(file);
+        self
+    }
+
     pub fn current_dir(mut self, dir: impl AsRef<std::path::Path>) -> Self {
         self.command.current_dir(dir);
         self
@@ -188,6 +199,13 @@ impl Service {
 
     /// Waits until `GET path` answers with `status`.
     pub async fn wait_for_status(&mut self, path: &str, status: u16) {
+        self.wait_for_status_every(path, status, Duration::from_millis(20))
+            .await;
+    }
+
+    /// [`Service::wait_for_status`], polling every `pause` (short to time a
+    /// startup).
+    pub async fn wait_for_status_every(&mut self, path: &str, status: u16, pause: Duration) {
         let client = http_client();
         let url = self.url(path);
         let name = self.name.clone();
@@ -210,7 +228,7 @@ impl Service {
                 start.elapsed() < STARTUP_DEADLINE,
                 "timed out waiting for {what}"
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(pause).await;
         }
     }
 
