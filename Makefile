@@ -77,6 +77,9 @@ stack-reset: ## Stop the stack and delete its data (logs, metrics, traces, Grafa
 check-infra: ## Validate infrastructure/ with promtool, amtool, Grafana's LogQL grammar, docker-compose
 	@infrastructure/check-infra.sh
 
+test-faults: build ## The fault suite at full length (30 s outages; `make test` runs it with 5 s ones)
+	FAULT_OUTAGE_SECONDS=$${FAULT_OUTAGE_SECONDS:-30} $(CARGO) nextest run -p testkit --test faults --no-capture
+
 bench: ## Benchmarks (optimised builds): logging cost per event and shipper throughput (criterion), then bench-load
 	$(CARGO) bench -p telemetry
 	$(MAKE) bench-load

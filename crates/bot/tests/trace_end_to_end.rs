@@ -143,22 +143,23 @@ async fn one_command_is_one_trace_across_the_three_services_and_their_logs() {
         Some("81384788765712384")
     );
     let trace = otlp
-        .wait_for(
-            DEADLINE,
-            "the gateway's and backend's spans in the trace",
-            |spans| {
-                let in_trace = |service: &str| {
-                    spans
-                        .iter()
-                        .any(|s| s.trace_id == root.trace_id && s.service_name == service)
-                };
-                in_trace("gateway")
-                    && spans.iter().any(|s| {
-                        s.trace_id == root.trace_id
-                            && s.attribute("db.operation.name") == Some("INSERT")
-                    })
-            },
-        )
+        .wait_for(DEADLINE, "the six spans of the trace", |spans| {
+            // Each service exports a span when it ends: wait for the outer
+            // ones too, which end after their children.
+            let has = |service: &str, kind: &str| {
+                spans.iter().any(|s| {
+                    s.trace_id == root.trace_id && s.service_name == service && s.kind == kind
+                })
+            };
+            has("bot", "client")
+                && has("gateway", "server")
+                && has("gateway", "client")
+                && has("backend", "server")
+                && spans.iter().any(|s| {
+                    s.trace_id == root.trace_id
+                        && s.attribute("db.operation.name") == Some("INSERT")
+                })
+        })
         .await
         .into_iter()
         .filter(|s| s.trace_id == root.trace_id)
@@ -205,29 +206,27 @@ async fn one_command_is_one_trace_across_the_three_services_and_their_logs() {
 
     // The JSON lines of each service for this action carry the trace id.
     let trace_id = root.trace_id.clone();
+    let completed_in_trace = |entries: &[ReceivedEntry]| {
+        entries
+            .iter()
+            .filter(|e| e.json()["trace_id"].as_str() == Some(trace_id.as_str()))
+            .filter(|e| {
+                e.json()["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("completed in"))
+            })
+            .filter_map(|e| e.labels.get("app").cloned())
+            .collect::<BTreeSet<_>>()
+    };
+    // Each HTTP service logs the request's completion in the trace; the bot
+    // logs the command's.
     let entries = testkit::poll_until(DEADLINE, "every service's log lines in Loki", || {
         let entries = loki.entries();
-        let done = ["bot", "gateway", "backend"]
-            .iter()
-            .all(|app| trace_ids_of(&entries, app).contains(&trace_id));
+        let done = trace_ids_of(&entries, "bot").contains(&trace_id)
+            && completed_in_trace(&entries) == BTreeSet::from(["backend".into(), "gateway".into()]);
         async move { done.then_some(entries) }
     })
     .await;
-    let completed = entries
-        .iter()
-        .filter(|e| e.json()["trace_id"].as_str() == Some(trace_id.as_str()))
-        .filter(|e| {
-            e.json()["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("completed in"))
-        })
-        .filter_map(|e| e.labels.get("app").cloned())
-        .collect::<BTreeSet<_>>();
-    assert_eq!(
-        completed,
-        BTreeSet::from(["backend".to_owned(), "gateway".to_owned()]),
-        "each HTTP service logs the request's completion in the trace"
-    );
     for entry in entries
         .iter()
         .filter(|e| e.json()["trace_id"].as_str() == Some(trace_id.as_str()))

@@ -153,6 +153,14 @@ impl ServiceBuilder {
         self
     }
 
+    /// Listens on `port` instead of a fresh one (to restart a service on
+    /// the address its clients know).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self.command.env("PORT", port.to_string());
+        self
+    }
+
     /// Sends the service's stdout to `file` instead of capturing it (what a
     /// log collector reading a container's output sees).
     pub fn stdout_to_file(mut self, file: std::fs::File) -> Self {

@@ -67,7 +67,10 @@ fn options() -> anyhow::Result<Options> {
             other => bail!("unknown argument {other:?} (--seconds N, --rounds N, --no-write)"),
         }
     }
-    ensure!(options.rounds > 0 && options.seconds > 0, "--seconds and --rounds must be positive");
+    ensure!(
+        options.rounds > 0 && options.seconds > 0,
+        "--seconds and --rounds must be positive"
+    );
     Ok(options)
 }
 
@@ -120,7 +123,10 @@ async fn run(
         .env("ENVIRONMENT", "production")
         .env("LOG_FORMAT", "json")
         .env("SHUTDOWN_GRACE_SECONDS", "0")
-        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", database.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", database.display()),
+        )
         .stdout_to_file(log_file);
     let builder = match mode {
         Mode::Full => builder
@@ -158,8 +164,14 @@ async fn run(
         .output()?;
     let text = String::from_utf8_lossy(&wrk.stdout).into_owned();
     ensure!(wrk.status.success(), "wrk failed:\n{text}");
-    ensure!(!text.contains("Non-2xx"), "non-2xx answers under load:\n{text}");
-    ensure!(!text.contains("Socket errors"), "socket errors under load:\n{text}");
+    ensure!(
+        !text.contains("Non-2xx"),
+        "non-2xx answers under load:\n{text}"
+    );
+    ensure!(
+        !text.contains("Socket errors"),
+        "socket errors under load:\n{text}"
+    );
     let peak_rss_mib = memory_mib(&backend, "VmHWM")?;
 
     backend.signal("TERM");
@@ -245,7 +257,10 @@ fn report(samples: &[(Mode, Sample)], options: &Options, evidence: &str) -> Stri
          {} alternating rounds per mode, one fresh release process per round; medians.\n",
         options.seconds, options.rounds
     );
-    let _ = writeln!(out, "| metric | (a) full telemetry | (b) minimal telemetry | (a)/(b) |");
+    let _ = writeln!(
+        out,
+        "| metric | (a) full telemetry | (b) minimal telemetry | (a)/(b) |"
+    );
     let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
     for (name, field, decimals) in metrics {
         let (a, b) = (full(field), minimal(field));
@@ -286,7 +301,11 @@ fn report(samples: &[(Mode, Sample)], options: &Options, evidence: &str) -> Stri
     let _ = writeln!(out, "\n| goal, for (a) | measured | met |");
     let _ = writeln!(out, "| --- | ---: | :---: |");
     for (goal, measured, met) in goals {
-        let _ = writeln!(out, "| {goal} | {measured} | {} |", if met { "yes" } else { "no" });
+        let _ = writeln!(
+            out,
+            "| {goal} | {measured} | {} |",
+            if met { "yes" } else { "no" }
+        );
     }
     let _ = writeln!(out, "\n{evidence}");
     out
@@ -302,7 +321,11 @@ fn write_into_benchmarks(report: &str) -> anyhow::Result<()> {
         bail!("{} has no {BEGIN} … {END} markers", path.display());
     };
     let section = format!("{BEGIN}\n{}\n\n{report}{END}", machine());
-    let updated = format!("{}{section}{}", &current[..begin], &current[end + END.len()..]);
+    let updated = format!(
+        "{}{section}{}",
+        &current[..begin],
+        &current[end + END.len()..]
+    );
     std::fs::write(&path, updated)?;
     eprintln!("wrote {}", path.display());
     Ok(())
@@ -313,8 +336,13 @@ fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
-            info.lines()
-                .find_map(|line| Some(line.strip_prefix("model name")?.trim_start_matches([' ', '\t', ':']).to_owned()))
+            info.lines().find_map(|line| {
+                Some(
+                    line.strip_prefix("model name")?
+                        .trim_start_matches([' ', '\t', ':'])
+                        .to_owned(),
+                )
+            })
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, usize::from);

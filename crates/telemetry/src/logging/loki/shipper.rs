@@ -206,6 +206,9 @@ impl RateLimited {
     }
 }
 
+/// How often the buffer gauges are refreshed while a push is retried.
+const GAUGE_REFRESH: Duration = Duration::from_millis(500);
+
 /// Exponential backoff with jitter: a random pause in [d/2, d], d doubling
 /// from 250 ms up to 30 s.
 struct Backoff {
@@ -459,12 +462,24 @@ impl Shipper {
                         )
                     });
                     let pause = retry_after.unwrap_or_else(|| self.backoff.next());
-                    if self
-                        .until_deadline(tokio::time::sleep(pause))
-                        .await
-                        .is_none()
-                    {
-                        return self.abandon(&batch);
+                    let resume_at = Instant::now() + pause;
+                    // In steps, so the buffer gauges stay current while Loki
+                    // is away: that is when the dashboard is read.
+                    loop {
+                        self.buffer.publish_gauges();
+                        let step = resume_at
+                            .saturating_duration_since(Instant::now())
+                            .min(GAUGE_REFRESH);
+                        if step.is_zero() {
+                            break;
+                        }
+                        if self
+                            .until_deadline(tokio::time::sleep(step))
+                            .await
+                            .is_none()
+                        {
+                            return self.abandon(&batch);
+                        }
                     }
                     self.warn_if_buffer_full();
                 }
