@@ -67,6 +67,9 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Request(error) = self {
+            return error.into_response();
+        }
         // Server-side causes are logged here, once, with their source; the
         // client gets the generic message only.
         if let Self::DatabaseUnavailable(source) | Self::Internal(source) = &self {

@@ -74,6 +74,9 @@ impl GatewayError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
+        if let Self::Request(error) = self {
+            return error.into_response();
+        }
         let mut response =
             error_response(self.status(), self.code(), &self.to_string(), self.field());
         let headers = response.headers_mut();

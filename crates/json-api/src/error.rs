@@ -4,7 +4,7 @@ use std::any::Any;
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -72,7 +72,16 @@ impl RequestError {
 
 impl IntoResponse for RequestError {
     fn into_response(self) -> Response {
-        error_response(self.status(), self.code(), &self.to_string(), self.field())
+        let mut response =
+            error_response(self.status(), self.code(), &self.to_string(), self.field());
+        if let Self::PayloadTooLarge = self {
+            // The rest of the body was never read, so the connection cannot
+            // carry another request: say so, or a client reusing it fails.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 

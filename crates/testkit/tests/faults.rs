@@ -531,6 +531,8 @@ async fn bad_input_gets_4xx_json_and_nothing_breaks() {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 413, "{url}");
+        // The unread body makes the connection unusable: clients are told.
+        assert_eq!(response.headers()["connection"], "close", "{url}");
         let status = response.status().as_u16();
         check(status, &response.bytes().await.unwrap(), url);
     }
