@@ -43,14 +43,7 @@ async fn probes_and_metrics_answer() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 404);
-    let metrics = client
-        .get(backend.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = backend.get_text("/metrics").await;
     assert!(
         metrics.contains(r#"route="unmatched",status="404""#),
         "{metrics}"
@@ -77,14 +70,7 @@ async fn readiness_follows_the_database() {
 
     cluster.stop();
     backend.wait_for_status("/ready", 503).await;
-    let ready: Value = client
-        .get(backend.url("/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = backend.get_json("/ready").await;
     let reasons = ready.to_string();
     assert!(reasons.contains("database"), "{ready}");
     let live = client.get(backend.url("/live")).send().await.unwrap();

@@ -28,14 +28,7 @@ async fn without_a_token_ready_is_503_naming_the_variable() {
         "DISCORD_TOKEN not set"
     );
 
-    let metrics = client
-        .get(bot.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = bot.get_text("/metrics").await;
     assert!(
         metrics.contains(r#"health_check_up{check="discord"} 0"#),
         "{metrics}"

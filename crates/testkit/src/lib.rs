@@ -240,6 +240,27 @@ impl Service {
         }
     }
 
+    /// `GET path`'s body as text, whatever the status (e.g. `/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let url = self.url(path);
+        let response = http_client()
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+        response
+            .text()
+            .await
+            .unwrap_or_else(|error| panic!("GET {url}: body: {error}"))
+    }
+
+    /// `GET path`'s body as JSON, whatever the status (e.g. `/ready`).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let text = self.get_text(path).await;
+        serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("GET {path}: not JSON ({error}): {text}"))
+    }
+
     /// Waits until `/live` answers 200.
     pub async fn wait_live(&mut self) {
         self.wait_for_status("/live", 200).await;

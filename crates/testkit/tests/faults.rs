@@ -128,14 +128,7 @@ fn rss_mib(service: &Service, field: &str) -> f64 {
 
 /// The sum of every sample of `name` in the service's `/metrics`.
 async fn metric(service: &Service, name: &str) -> f64 {
-    let text = testkit::http_client()
-        .get(service.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = service.get_text("/metrics").await;
     text.lines()
         .filter(|line| {
             line.strip_prefix(name)
