@@ -26,16 +26,11 @@ use tracing_subscriber::layer::SubscriberExt;
 
 /// `VmRSS` and `VmHWM` (peak) of this process, in KiB.
 fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let pid = std::process::id();
+    (
+        testkit::memory_kib(pid, "VmRSS"),
+        testkit::memory_kib(pid, "VmHWM"),
+    )
 }
 
 fn env_or(name: &str, default: u64) -> u64 {

@@ -51,6 +51,19 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A memory field of `/proc/<pid>/status`, in KiB: `VmRSS` (resident now)
+/// or `VmHWM` (resident peak).
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let status =
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("read {path}: {error}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {path}"))
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
 pub async fn poll_until<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
 where
@@ -238,6 +251,11 @@ impl Service {
             );
             tokio::time::sleep(pause).await;
         }
+    }
+
+    /// [`memory_kib`] of the process, in MiB.
+    pub fn memory_mib(&self, field: &str) -> f64 {
+        memory_kib(self.pid(), field) as f64 / 1024.0
     }
 
     /// `GET path`'s body as text, whatever the status (e.g. `/metrics`).

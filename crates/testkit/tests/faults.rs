@@ -116,16 +116,6 @@ async fn load(url: &str, headers: &[(&str, &str)], connections: usize, duration:
     std::mem::take(&mut *seen.lock().unwrap())
 }
 
-fn rss_mib(service: &Service, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", service.pid())).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024.0
-}
-
 /// The sum of every sample of `name` in the service's `/metrics`.
 async fn metric(service: &Service, name: &str) -> f64 {
     let text = service.get_text("/metrics").await;
@@ -180,7 +170,7 @@ async fn loki_outage_under_load_loses_nothing() {
     .await;
     let url = backend.url(GUILD);
     let baseline = load(&url, &[], 8, Duration::from_secs(2)).await;
-    let rss_before = rss_mib(&backend, "VmRSS");
+    let rss_before = backend.memory_mib("VmRSS");
 
     loki.stop().await;
     let during = load(&url, &[], 8, outage()).await;
@@ -199,7 +189,7 @@ async fn loki_outage_under_load_loses_nothing() {
     })
     .await;
     let dropped = metric(&backend, "telemetry_log_events_dropped_total").await;
-    let peak = rss_mib(&backend, "VmHWM");
+    let peak = backend.memory_mib("VmHWM");
     println!(
         "fault loki-outage: outage={}s requests={requests} received={received} dropped={dropped} \
          buffered_during_outage={buffered} p99_base={:.2}ms p99_outage={:.2}ms slowest={:?} \
@@ -248,7 +238,7 @@ async fn otlp_outage_under_load_counts_every_lost_span() {
     .await;
     let url = backend.url(GUILD);
     let baseline = load(&url, &[], 8, Duration::from_secs(2)).await;
-    let rss_before = rss_mib(&backend, "VmRSS");
+    let rss_before = backend.memory_mib("VmRSS");
 
     otlp.set_mode(OtlpMode::Hang);
     let during = load(&url, &[], 8, outage()).await;
@@ -274,7 +264,7 @@ async fn otlp_outage_under_load_counts_every_lost_span() {
         .iter()
         .filter(|s| s.name == "GET /api/guilds/{id}")
         .count();
-    let peak = rss_mib(&backend, "VmHWM");
+    let peak = backend.memory_mib("VmHWM");
     println!(
         "fault otlp-outage: outage={}s requests={requests} spans_received={received} \
          exported={exported} dropped={dropped} queued_during_outage={queued} \
@@ -469,7 +459,7 @@ async fn bad_input_gets_4xx_json_and_nothing_breaks() {
     gateway.wait_for_status("/ready", 200).await;
     let client = testkit::http_client();
     let auth = format!("Bearer {KEY}");
-    let rss_before = rss_mib(&backend, "VmRSS");
+    let rss_before = backend.memory_mib("VmRSS");
     let mut answers = 0;
     let mut check = |status: u16, body: &[u8], what: &str| {
         answers += 1;
@@ -592,7 +582,7 @@ async fn bad_input_gets_4xx_json_and_nothing_breaks() {
     let _ = stream.read_to_string(&mut reply);
     assert!(!reply.starts_with("HTTP/1.1 5"), "{reply}");
 
-    let rss_after = rss_mib(&backend, "VmRSS");
+    let rss_after = backend.memory_mib("VmRSS");
     let logs = format!(
         "{}{}{}{}",
         backend.stdout.text(),

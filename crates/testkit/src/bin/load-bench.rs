@@ -21,7 +21,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail, ensure};
-use testkit::{Service, ServiceBuilder, http_client, loki::LokiReceiver, otlp::OtlpReceiver};
+use testkit::{ServiceBuilder, http_client, loki::LokiReceiver, otlp::OtlpReceiver};
 
 const THREADS: u32 = 2;
 const CONNECTIONS: u32 = 64;
@@ -153,7 +153,7 @@ async fn run(
         .await?
         .error_for_status()?;
     client.get(&url).send().await?.error_for_status()?;
-    let idle_rss_mib = memory_mib(&backend, "VmRSS")?;
+    let idle_rss_mib = backend.memory_mib("VmRSS");
 
     let wrk = Command::new("wrk")
         .arg(format!("-t{THREADS}"))
@@ -172,7 +172,7 @@ async fn run(
         !text.contains("Socket errors"),
         "socket errors under load:\n{text}"
     );
-    let peak_rss_mib = memory_mib(&backend, "VmHWM")?;
+    let peak_rss_mib = backend.memory_mib("VmHWM");
 
     backend.signal("TERM");
     let status = backend.wait_exit(Duration::from_secs(20));
@@ -185,17 +185,6 @@ async fn run(
         peak_rss_mib,
         startup_ms,
     })
-}
-
-/// `VmRSS` (now) or `VmHWM` (peak) of the process, in MiB.
-fn memory_mib(service: &Service, field: &str) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", service.pid()))?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no {field} in /proc/{}/status", service.pid()))?;
-    Ok(kib / 1024.0)
 }
 
 fn number_after(text: &str, key: &str) -> anyhow::Result<f64> {
