@@ -14,51 +14,14 @@ use bot::{
 };
 use chrono::Utc;
 use poise::serenity_prelude::{Member, Message};
-use support::fixture;
-use testkit::{Service, ServiceBuilder};
-
-const KEY: &str = "e2e-key";
-/// The fixtures' guild and member.
-const GUILD: u64 = 81384788765712384;
-const MEMBER: u64 = 80351110224678912;
-const MODERATOR: u64 = 80351110224678999;
-
-struct Stack {
-    _backend: Service,
-    gateway: Service,
-    database: std::path::PathBuf,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.database);
-    }
-}
-
-async fn start_stack() -> Stack {
-    let database = std::env::temp_dir().join(format!("bot-e2e-{}.db", std::process::id()));
-    let mut backend = ServiceBuilder::new("backend")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", database.display()),
-        )
-        .spawn();
-    backend.wait_live().await;
-    let mut gateway = ServiceBuilder::new("gateway")
-        .env("BACKEND_URL", format!("http://127.0.0.1:{}", backend.port))
-        .env("GATEWAY_API_KEYS", KEY)
-        .spawn();
-    gateway.wait_live().await;
-    Stack {
-        _backend: backend,
-        gateway,
-        database,
-    }
-}
+use support::{
+    fixture,
+    stack::{self, GUILD, KEY, MEMBER, MODERATOR},
+};
 
 #[tokio::test]
 async fn commands_and_events_reach_the_database_and_come_back() {
-    let stack = start_stack().await;
+    let stack = stack::start("bot-e2e", |service| service).await;
     let client = GatewayClient::new(&stack.gateway.url(""), KEY).unwrap();
 
     // /warn: recorded, confirmed.

@@ -9,27 +9,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{collections::BTreeSet, time::Duration};
 
 use bot::{
     clients::GatewayClient,
     commands::{self, Outcome, warn},
 };
+use support::stack::{self, GUILD, KEY, MEMBER, MODERATOR};
 use telemetry::{TelemetryConfig, config::LogFormat};
 use testkit::{
-    Service, ServiceBuilder,
+    ServiceBuilder,
     loki::{LokiReceiver, ReceivedEntry},
     otlp::{OtlpReceiver, ReceivedSpan},
 };
 
-const KEY: &str = "trace-e2e-key";
-const GUILD: u64 = 81384788765712384;
-const MEMBER: u64 = 80351110224678912;
-const MODERATOR: u64 = 80351110224678999;
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn spawn(name: &str, loki: &LokiReceiver, otlp: &OtlpReceiver) -> ServiceBuilder {
-    ServiceBuilder::new(name)
+fn with_telemetry(
+    service: ServiceBuilder,
+    loki: &LokiReceiver,
+    otlp: &OtlpReceiver,
+) -> ServiceBuilder {
+    service
         .env("LOG_FORMAT", "json")
         .env("LOKI_URL", loki.url())
         .env("LOKI_BATCH_INTERVAL", "100ms")
@@ -91,22 +94,13 @@ fn assert_descends(spans: &[ReceivedSpan], child: &ReceivedSpan, parent: &Receiv
 async fn one_command_is_one_trace_across_the_three_services_and_their_logs() {
     let loki = LokiReceiver::start().await;
     let otlp = OtlpReceiver::start().await;
-    let database = std::env::temp_dir().join(format!("bot-trace-e2e-{}.db", std::process::id()));
-    let mut backend: Service = spawn("backend", &loki, &otlp)
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", database.display()),
-        )
-        .spawn();
-    backend.wait_for_status("/ready", 200).await;
-    let mut gateway = spawn("gateway", &loki, &otlp)
-        .env("BACKEND_URL", backend.url(""))
-        .env("GATEWAY_API_KEYS", KEY)
-        .spawn();
-    gateway.wait_for_status("/ready", 200).await;
+    let stack = stack::start("bot-trace-e2e", |service| {
+        with_telemetry(service, &loki, &otlp)
+    })
+    .await;
     let telemetry = telemetry::init(bot::SERVICE, bot_telemetry(&loki, &otlp)).unwrap();
 
-    let client = GatewayClient::new(&gateway.url(""), KEY).unwrap();
+    let client = GatewayClient::new(&stack.gateway.url(""), KEY).unwrap();
     let reply = commands::instrumented(
         "warn",
         Some(GUILD),
@@ -258,14 +252,12 @@ async fn one_command_is_one_trace_across_the_three_services_and_their_logs() {
     assert!(errors.is_empty(), "{errors:#?}");
     // Console JSON carries the same id (what `kubectl logs` shows).
     assert!(
-        backend
+        stack
+            .backend
             .stdout
             .lines()
             .iter()
             .any(|line| line.contains(&trace_id)),
         "backend stdout has no line with {trace_id}"
     );
-    drop(gateway);
-    drop(backend);
-    let _ = std::fs::remove_file(&database);
 }
