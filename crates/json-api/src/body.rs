@@ -30,7 +30,7 @@ where
 }
 
 /// `Content-Type: application/json` or `application/*+json`.
-pub fn is_json(headers: &HeaderMap) -> bool {
+fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

@@ -39,6 +39,11 @@ impl RequestError {
         }
     }
 
+    /// The 404 of a path no route matches.
+    pub fn unknown_route() -> Self {
+        Self::NotFound("no such route".to_owned())
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidField { .. } | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,

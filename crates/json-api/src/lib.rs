@@ -14,6 +14,6 @@ mod body;
 mod error;
 mod seatbelts;
 
-pub use body::{ApiJson, is_json, parse_json, read_body};
-pub use error::{RequestError, error_response, panic_response};
-pub use seatbelts::{ensure_json_errors, with_seatbelts};
+pub use body::{ApiJson, parse_json, read_body};
+pub use error::{RequestError, error_response};
+pub use seatbelts::with_seatbelts;

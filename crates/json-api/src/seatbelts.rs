@@ -12,14 +12,14 @@ use axum::{
 };
 use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
-use crate::{RequestError, error_response, panic_response};
+use crate::{RequestError, error::panic_response, error_response};
 
 /// `router` with 404/405 JSON fallbacks, a default body limit, a request
 /// timeout (408 JSON), JSON bodies for the layers' empty error responses,
 /// and panics answered 500 JSON. Routes may set their own `DefaultBodyLimit`.
 pub fn with_seatbelts(router: Router, body_limit: usize, request_timeout: Duration) -> Router {
     router
-        .fallback(|| async { RequestError::NotFound("no such route".to_owned()) })
+        .fallback(|| async { RequestError::unknown_route() })
         .method_not_allowed_fallback(|| async { RequestError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
@@ -33,7 +33,7 @@ pub fn with_seatbelts(router: Router, body_limit: usize, request_timeout: Durati
 
 /// Gives a JSON body to error responses produced below the handlers by tower
 /// layers (timeout, body limit), which answer with an empty body.
-pub async fn ensure_json_errors(response: Response) -> Response {
+async fn ensure_json_errors(response: Response) -> Response {
     let status = response.status();
     let has_body_type = response.headers().contains_key(header::CONTENT_TYPE);
     if !(status.is_client_error() || status.is_server_error()) || has_body_type {
@@ -44,7 +44,7 @@ pub async fn ensure_json_errors(response: Response) -> Response {
         StatusCode::REQUEST_TIMEOUT => RequestError::Timeout.into_response(),
         StatusCode::PAYLOAD_TOO_LARGE => RequestError::PayloadTooLarge.into_response(),
         StatusCode::METHOD_NOT_ALLOWED => RequestError::MethodNotAllowed.into_response(),
-        StatusCode::NOT_FOUND => RequestError::NotFound("no such route".to_owned()).into_response(),
+        StatusCode::NOT_FOUND => RequestError::unknown_route().into_response(),
         _ => error_response(status, &status_code_name(status), &status.to_string(), None),
     };
     // Keep headers the layer set (e.g. `Allow`), but the JSON content type.
