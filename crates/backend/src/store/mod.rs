@@ -138,7 +138,7 @@ impl Store {
             // The ping before each acquire guards against connections a
             // database server dropped; an embedded SQLite connection cannot
             // go stale, and the ping is one more round trip to its worker
-            // thread per query (measured: the largest cost of a read).
+            // thread per query (+4-10 % reads/s without it: BENCHMARKS.md).
             .test_before_acquire(engine != Engine::Sqlite)
             .connect(url)
             .await
