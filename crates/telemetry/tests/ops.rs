@@ -38,6 +38,13 @@ fn config(token: Option<&str>) -> OpsConfig {
     }
 }
 
+/// Ops whose one check, `name`, always fails with `message`.
+fn failing_check(name: &'static str, criticality: Criticality, message: &'static str) -> Ops {
+    Ops::new(SERVICE, &config(None)).with_check(check_fn(name, criticality, move || async move {
+        CheckOutcome::failed(message)
+    }))
+}
+
 fn app(ops: &Ops) -> Router {
     Router::new()
         .route("/api/guilds/{id}", get(|| async { "guild" }))
@@ -66,11 +73,7 @@ fn json(body: &str) -> Value {
 
 #[tokio::test]
 async fn live_is_200_even_when_a_critical_check_fails() {
-    let ops = Ops::new(SERVICE, &config(None)).with_check(check_fn(
-        "database",
-        Criticality::Critical,
-        || async { CheckOutcome::failed("connection refused") },
-    ));
+    let ops = failing_check("database", Criticality::Critical, "connection refused");
     let app = app(&ops);
     let (status, _, body) = get_path(&app, "/live").await;
     assert_eq!(status, StatusCode::OK);
@@ -115,11 +118,7 @@ async fn ready_and_health_are_200_with_passing_checks() {
 
 #[tokio::test]
 async fn a_failing_critical_check_is_503_with_reasons() {
-    let ops = Ops::new(SERVICE, &config(None)).with_check(check_fn(
-        "database",
-        Criticality::Critical,
-        || async { CheckOutcome::failed("connection refused") },
-    ));
+    let ops = failing_check("database", Criticality::Critical, "connection refused");
     let app = app(&ops);
     let (status, _, body) = get_path(&app, "/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -143,11 +142,7 @@ async fn a_failing_critical_check_is_503_with_reasons() {
 
 #[tokio::test]
 async fn a_failing_informational_check_degrades_health_but_not_readiness() {
-    let ops = Ops::new(SERVICE, &config(None)).with_check(check_fn(
-        "loki",
-        Criticality::Informational,
-        || async { CheckOutcome::failed("unreachable") },
-    ));
+    let ops = failing_check("loki", Criticality::Informational, "unreachable");
     let app = app(&ops);
     let (status, _, _) = get_path(&app, "/ready").await;
     assert_eq!(status, StatusCode::OK);
