@@ -2,7 +2,10 @@
 //! the native format (snappy block + protobuf `PushRequest`, with the
 //! `loki-api` types) and recording every entry. Its mode makes it accept,
 //! reject (4xx with a body), fail (429/5xx), hang, or go away and come back
-//! (connections refused meanwhile).
+//! (connections refused meanwhile). It also answers `GET /ready` (with a
+//! `Date` header that [`LokiReceiver::set_clock_offset`] can skew) and
+//! `GET /loki/api/v1/query_range` over what it received, for stream
+//! selectors with `=` matchers and `|=` line filters (Loki's JSON answer).
 //!
 //! ```ignore
 //! let loki = LokiReceiver::start().await;
@@ -13,19 +16,22 @@
 //! ```
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::SocketAddr,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicI64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use axum::{
-    Router,
+    Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use loki_api::{logproto::PushRequest, prost::Message as _};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -84,6 +90,8 @@ struct Shared {
     pushes: Mutex<Vec<PushInfo>>,
     /// Bumped to release hanging requests.
     release: watch::Sender<u64>,
+    /// Seconds added to the clock `/ready`'s `Date` header shows.
+    clock_offset_secs: AtomicI64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,6 +126,7 @@ impl LokiReceiver {
             entries: Mutex::new(Vec::new()),
             pushes: Mutex::new(Vec::new()),
             release: watch::channel(0).0,
+            clock_offset_secs: AtomicI64::new(0),
         });
         let server = serve(listener, Arc::clone(&shared));
         Self {
@@ -152,6 +161,14 @@ impl LokiReceiver {
         self.shared
             .release
             .send_modify(|generation| *generation += 1);
+    }
+
+    /// Makes `/ready`'s `Date` header run `seconds` ahead (negative: behind)
+    /// of this machine's clock, as a Loki host with a skewed clock would.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.shared
+            .clock_offset_secs
+            .store(seconds, Ordering::SeqCst);
     }
 
     /// Stops listening: new connections are refused, open ones closed.
@@ -207,6 +224,8 @@ impl Drop for LokiReceiver {
 fn serve(listener: TcpListener, shared: Arc<Shared>) -> Server {
     let app = Router::new()
         .route("/loki/api/v1/push", post(push))
+        .route("/ready", get(ready))
+        .route("/loki/api/v1/query_range", get(query_range))
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(shared);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -271,6 +290,102 @@ async fn push(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             }
         },
     }
+}
+
+/// Loki's readiness answer, dated by the (possibly skewed) clock.
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    let offset = chrono::TimeDelta::seconds(shared.clock_offset_secs.load(Ordering::SeqCst));
+    let date = (chrono::Utc::now() + offset)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let mut response = "ready\n".into_response();
+    if let Ok(value) = date.parse() {
+        response.headers_mut().insert("date", value);
+    }
+    response
+}
+
+/// `query_range` over the received entries: the streams whose labels match
+/// every `=` matcher of the selector, lines containing every `|=` filter,
+/// between `start` and `end` (nanoseconds), in Loki's JSON shape.
+async fn query_range(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let query = params.get("query").map(String::as_str).unwrap_or_default();
+    let (matchers, filters) = match parse_query(query) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return (StatusCode::BAD_REQUEST, format!("parse error: {error}")).into_response();
+        }
+    };
+    let bound = |key: &str, default: i128| {
+        params
+            .get(key)
+            .and_then(|value| value.parse::<i128>().ok())
+            .unwrap_or(default)
+    };
+    let (start, end) = (bound("start", 0), bound("end", i128::MAX));
+    let mut streams: BTreeMap<BTreeMap<String, String>, Vec<serde_json::Value>> = BTreeMap::new();
+    for entry in lock(&shared.entries).iter() {
+        let selected = matchers
+            .iter()
+            .all(|(name, value)| entry.labels.get(name) == Some(value))
+            && filters
+                .iter()
+                .all(|filter| entry.line.contains(filter.as_str()))
+            && (start..=end).contains(&entry.timestamp_ns);
+        if selected {
+            streams
+                .entry(entry.labels.clone())
+                .or_default()
+                .push(serde_json::json!([
+                    entry.timestamp_ns.to_string(),
+                    entry.line
+                ]));
+        }
+    }
+    let result: Vec<serde_json::Value> = streams
+        .into_iter()
+        .map(|(stream, values)| serde_json::json!({ "stream": stream, "values": values }))
+        .collect();
+    Json(serde_json::json!({
+        "status": "success",
+        "data": { "resultType": "streams", "result": result, "stats": {} },
+    }))
+    .into_response()
+}
+
+/// `{a="x", b="y"} |= "text" |= "more"` into matchers and line filters.
+fn parse_query(query: &str) -> Result<(BTreeMap<String, String>, Vec<String>), String> {
+    let query = query.trim();
+    let close = query.find('}').ok_or("no stream selector")?;
+    let matchers = parse_labels(&query[..=close])?;
+    let mut filters = Vec::new();
+    let mut rest = query[close + 1..].trim_start();
+    while !rest.is_empty() {
+        let quoted = rest
+            .strip_prefix("|=")
+            .map(str::trim_start)
+            .filter(|quoted| quoted.starts_with('"'))
+            .ok_or_else(|| format!("only |= \"…\" line filters are supported, got {rest:?}"))?;
+        let mut escaped = false;
+        let end = quoted
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| {
+                let closes = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            })
+            .map(|(index, _)| index)
+            .ok_or("unterminated string")?;
+        let filter: String =
+            serde_json::from_str(&quoted[..=end]).map_err(|error| error.to_string())?;
+        filters.push(filter);
+        rest = quoted[end + 1..].trim_start();
+    }
+    Ok((matchers, filters))
 }
 
 fn status_code(status: u16) -> StatusCode {
@@ -343,5 +458,15 @@ mod tests {
         assert_eq!(labels["app"], "backend");
         assert_eq!(labels["odd"], "a\"b,c");
         assert!(parse_labels("app=x").is_err());
+    }
+
+    #[test]
+    fn queries_parse_into_matchers_and_line_filters() {
+        let (matchers, filters) =
+            parse_query(r#"{app="doctor"} |= "marker-1" |= "a \"b\"""#).unwrap();
+        assert_eq!(matchers["app"], "doctor");
+        assert_eq!(filters, ["marker-1", "a \"b\""]);
+        assert!(parse_query(r#"{app="x"} |~ "re""#).is_err());
+        assert!(parse_query("app").is_err());
     }
 }

@@ -3,6 +3,11 @@
 //! and over gRPC (unary `TraceService/Export`, h2c on the same port),
 //! decoded with the official `opentelemetry-proto` types.
 //!
+//! It also answers as Tempo's query API does: `GET /ready`, and
+//! `GET /api/traces/{id}` with the spans of that trace as a protobuf
+//! `TracesData` (Tempo's `Trace` message has the same wire format), 404
+//! when none arrived.
+//!
 //! Modes: [`Mode::Accept`] records spans and answers 200; [`Mode::Hang`]
 //! holds every request open without answering; [`OtlpReceiver::stop`] stops
 //! listening (connections are refused). [`unreachable_endpoint`] is an
@@ -20,14 +25,15 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::State,
+    extract::{Path, State},
     http::{HeaderMap, HeaderValue, Response, StatusCode},
-    routing::post,
+    routing::{get, post},
 };
 use http_body_util::{BodyExt as _, Full};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse},
     common::v1::{AnyValue, KeyValue, any_value},
+    trace::v1::{ResourceSpans, TracesData},
 };
 use prost_otlp::Message as _;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -72,6 +78,8 @@ impl ReceivedSpan {
 #[derive(Default)]
 struct Shared {
     spans: Mutex<Vec<ReceivedSpan>>,
+    /// The requests' resource spans as received, for `/api/traces/{id}`.
+    batches: Mutex<Vec<ResourceSpans>>,
     mode: AtomicU8,
     requests: AtomicUsize,
 }
@@ -98,6 +106,8 @@ impl OtlpReceiver {
         let app = Router::new()
             .route("/v1/traces", post(export))
             .route(GRPC_EXPORT, post(export_grpc))
+            .route("/ready", get(|| async { "ready" }))
+            .route("/api/traces/{id}", get(find_trace))
             .with_state(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -241,11 +251,49 @@ async fn receive(shared: &Shared, message: &[u8]) -> Result<(), String> {
         std::future::pending::<()>().await;
     }
     let request = ExportTraceServiceRequest::decode(message).map_err(|e| e.to_string())?;
+    if let Ok(mut batches) = shared.batches.lock() {
+        batches.extend(request.resource_spans.iter().cloned());
+    }
     let received = decode_spans(request);
     if let Ok(mut spans) = shared.spans.lock() {
         spans.extend(received);
     }
     Ok(())
+}
+
+/// Tempo's trace by id: the received resource spans reduced to that
+/// trace's spans, as protobuf.
+async fn find_trace(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response<Body> {
+    let id = id.to_ascii_lowercase();
+    let batches: Vec<ResourceSpans> = shared
+        .batches
+        .lock()
+        .map(|batches| batches.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|mut batch| {
+            for scope in &mut batch.scope_spans {
+                scope.spans.retain(|span| hex(&span.trace_id) == id);
+            }
+            batch.scope_spans.retain(|scope| !scope.spans.is_empty());
+            (!batch.scope_spans.is_empty()).then_some(batch)
+        })
+        .collect();
+    if batches.is_empty() {
+        let mut response = Response::new(Body::from("trace not found"));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    }
+    let body = TracesData {
+        resource_spans: batches,
+    }
+    .encode_to_vec();
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/protobuf"),
+    );
+    response
 }
 
 fn decode_spans(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {

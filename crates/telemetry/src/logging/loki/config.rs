@@ -125,6 +125,32 @@ impl LokiConfig {
     }
 }
 
+/// Adds what every request to Loki carries: the tenant (`X-Scope-OrgID`)
+/// and the credentials, when configured.
+pub fn authorize(
+    mut request: reqwest::RequestBuilder,
+    tenant: Option<&str>,
+    auth: Option<&LokiAuth>,
+) -> reqwest::RequestBuilder {
+    if let Some(tenant) = tenant {
+        request = request.header("X-Scope-OrgID", tenant);
+    }
+    match auth {
+        Some(LokiAuth::Basic { username, password }) => {
+            request.basic_auth(username, Some(password))
+        }
+        Some(LokiAuth::Bearer(token)) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+impl LokiConfig {
+    /// [`authorize`] with this configuration's tenant and credentials.
+    pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        authorize(request, self.tenant.as_deref(), self.auth.as_ref())
+    }
+}
+
 /// `500ms`, `1s`, `1.5s`, `2m`; a bare number is seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HumanDuration(pub Duration);

@@ -78,21 +78,14 @@ enum PushError {
 
 impl Pusher {
     async fn push(self, body: Vec<u8>) -> Result<(), PushError> {
-        let mut request = self
-            .client
-            .post(&self.url)
-            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
-            .body(body);
-        if let Some(tenant) = &self.tenant {
-            request = request.header("X-Scope-OrgID", tenant);
-        }
-        request = match &self.auth {
-            Some(LokiAuth::Basic { username, password }) => {
-                request.basic_auth(username, Some(password))
-            }
-            Some(LokiAuth::Bearer(token)) => request.bearer_auth(token),
-            None => request,
-        };
+        let request = super::config::authorize(
+            self.client
+                .post(&self.url)
+                .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+                .body(body),
+            self.tenant.as_deref(),
+            self.auth.as_ref(),
+        );
         let started = Instant::now();
         let outcome = request.send().await;
         metrics::PUSH_DURATION.observe(started.elapsed().as_secs_f64());
