@@ -62,7 +62,7 @@ impl Loki<'_> {
             Err(error) => return vec![self.unreachable(&error)],
         };
         let mut checks = vec![self.ready_line(&ready)];
-        if ready.status == 404 {
+        if ready.status == 404 || !is_loki_ready(&ready) && ready.status == 200 {
             // Not a Loki: nothing else can work.
             return checks;
         }
@@ -92,6 +92,16 @@ impl Loki<'_> {
 
     fn ready_line(&self, answer: &Answer) -> Check {
         match answer.status {
+            200 if !is_loki_ready(answer) => Check::fail(
+                Group::Logs,
+                "Loki /ready",
+                format!(
+                    "{} answers /ready, but not as Loki does: {}",
+                    self.url,
+                    one_line(&answer.body, 80)
+                ),
+                Hint::new(NOT_LOKI, links::LOKI),
+            ),
             200 => Check::pass(
                 Group::Logs,
                 "Loki /ready",
@@ -101,10 +111,7 @@ impl Loki<'_> {
                 Group::Logs,
                 "Loki /ready",
                 format!("{} answers 404 on /ready: not a Loki", self.url),
-                Hint::new(
-                    "LOKI_URL points at something else than Loki: it is Loki's base URL, no path (http://localhost:3100 with `make stack-up`)",
-                    links::LOKI,
-                ),
+                Hint::new(NOT_LOKI, links::LOKI),
             ),
             status => Check::fail(
                 Group::Logs,
@@ -251,6 +258,14 @@ impl Loki<'_> {
     }
 }
 
+/// The fix when LOKI_URL answers, but is not Loki.
+const NOT_LOKI: &str = "LOKI_URL points at something else than Loki: it is Loki's base URL, no path (http://localhost:3100 with `make stack-up`)";
+
+/// Loki answers `ready` in plain text (a service's `/ready` is JSON).
+fn is_loki_ready(answer: &Answer) -> bool {
+    answer.body.trim() == "ready"
+}
+
 /// A marker no other line carries: the process id and the time in ns.
 fn unique_marker() -> String {
     let nanos = SystemTime::now()
@@ -263,7 +278,9 @@ fn unique_marker() -> String {
 /// The ✘ line for a push Loki refused, with the fix its answer points to.
 fn push_refused(answer: &Answer) -> Check {
     let body = answer.body.to_ascii_lowercase();
-    let hint = if answer.status == 401 || answer.status == 403 {
+    let hint = if answer.status == 404 {
+        NOT_LOKI
+    } else if answer.status == 401 || answer.status == 403 {
         "Loki refuses the credentials: set LOKI_USERNAME/LOKI_PASSWORD or LOKI_TOKEN as your Loki expects"
     } else if body.contains("no org id") || body.contains("tenant") {
         "this Loki is multi-tenant: set LOKI_TENANT (sent as X-Scope-OrgID)"
@@ -331,20 +348,22 @@ async fn shipping_line(probe: &Probe, config: &DoctorConfig, service: &ServiceTa
         );
     }
     let text = &answer.body;
-    let shipped = exposition::sum(text, "telemetry_log_events_shipped_total").unwrap_or(0.0);
+    // Counters and byte gauges: whole numbers.
+    let count = |name: &str| exposition::sum(text, name).unwrap_or(0.0).max(0.0) as u64;
+    let shipped = count("telemetry_log_events_shipped_total");
     let dropped = exposition::samples(text, "telemetry_log_events_dropped_total");
-    let dropped_total: f64 = dropped.iter().map(|s| s.value).sum();
-    let buffered = exposition::sum(text, "telemetry_log_buffer_bytes").unwrap_or(0.0);
-    let failures = exposition::sum(text, "telemetry_log_push_failures_total").unwrap_or(0.0);
+    let dropped_total = count("telemetry_log_events_dropped_total");
+    let buffered = count("telemetry_log_buffer_bytes");
+    let failures = count("telemetry_log_push_failures_total");
     let mut figure = format!(
         "{shipped} shipped, {dropped_total} dropped, {} buffered, {failures} failed pushes",
         bytes(buffered)
     );
-    if dropped_total > 0.0 {
+    if dropped_total > 0 {
         let reasons: Vec<String> = dropped
             .iter()
             .filter(|s| s.value > 0.0)
-            .map(|s| format!("{}={}", s.label("reason").unwrap_or("?"), s.value))
+            .map(|s| format!("{}={}", s.label("reason").unwrap_or("?"), s.value as u64))
             .collect();
         figure.push_str(&format!(" ({})", reasons.join(", ")));
         let main = dropped
@@ -374,8 +393,8 @@ async fn shipping_line(probe: &Probe, config: &DoctorConfig, service: &ServiceTa
             ),
         );
     }
-    let max = config.loki.max_buffer_bytes as f64;
-    if buffered > max / 2.0 {
+    let max = config.loki.max_buffer_bytes as u64;
+    if buffered > max / 2 {
         return Check::fail(
             Group::Logs,
             name,
@@ -389,11 +408,13 @@ async fn shipping_line(probe: &Probe, config: &DoctorConfig, service: &ServiceTa
     Check::pass(Group::Logs, name, figure)
 }
 
-fn bytes(value: f64) -> String {
-    if value >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", value / (1024.0 * 1024.0))
-    } else if value >= 1024.0 {
-        format!("{:.1} KiB", value / 1024.0)
+fn bytes(value: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let value_f = value as f64;
+    if value_f >= KIB * KIB {
+        format!("{:.1} MiB", value_f / (KIB * KIB))
+    } else if value_f >= KIB {
+        format!("{:.1} KiB", value_f / KIB)
     } else {
         format!("{value} B")
     }
@@ -421,7 +442,8 @@ mod tests {
         assert!(hint(401, "no org id").contains("LOKI_USERNAME"));
         assert!(hint(400, "no org id").contains("LOKI_TENANT"));
         assert!(hint(429, "ingestion rate limit exceeded").contains("rate-limits"));
-        assert!(hint(400, "bad request").contains("reason=\\\"rejected\\\""));
+        assert!(hint(400, "bad request").contains("reason=\"rejected\""));
+        assert!(hint(404, "404 page not found").contains("LOKI_URL points at something else"));
         let check = push_refused(&answer(400, "line too long"));
         assert!(
             check.figure.contains("400 line too long"),
@@ -432,8 +454,8 @@ mod tests {
 
     #[test]
     fn sizes_are_human() {
-        assert_eq!(bytes(512.0), "512 B");
-        assert_eq!(bytes(2048.0), "2.0 KiB");
-        assert_eq!(bytes(3.0 * 1024.0 * 1024.0), "3.0 MiB");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(2048), "2.0 KiB");
+        assert_eq!(bytes(3 << 20), "3.0 MiB");
     }
 }
