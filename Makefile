@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: help dev-all dev-backend dev-gateway dev-bot build test test-deps lint fmt-check clippy nextest \
-        bench bench-load test-faults stack-up stack-down stack-logs stack-reset check-k8s check-infra
+        bench bench-load test-faults doctor stack-up stack-down stack-logs stack-reset check-k8s check-infra
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ check-k8s: ## Validate infrastructure/k8s/ against the Kubernetes API schemas (s
 	python3 -m kubernetes_validate --strict --quiet -k 1.30.0 infrastructure/k8s/*.yaml
 	python3 -m kubernetes_validate --strict --quiet infrastructure/k8s/*.yaml
 	python3 infrastructure/k8s/check_timings.py
+
+DOCTOR_ARGS ?=
+doctor: ## Check the services and the stack (Loki, Prometheus, Tempo, Grafana, Alertmanager) with .env; each failure with its fix (DOCTOR_ARGS=--json)
+	@$(CARGO) run -q -p doctor -- $(DOCTOR_ARGS)
 
 # --- Observability stack (infrastructure/docker) ------------------------------
 COMPOSE_FILE_DEV := infrastructure/docker/docker-compose.yml

@@ -285,21 +285,20 @@ impl Drop for Grafana {
     }
 }
 
-fn authorized(state: &GrafanaState, headers: &HeaderMap) -> Result<(), Response> {
+/// Grafana's 401 when the credentials are not the admin's.
+fn refusal(state: &GrafanaState, headers: &HeaderMap) -> Option<Response> {
     let sent = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if sent == Some(state.authorization.as_str()) {
-        Ok(())
-    } else {
-        Err((
+    (sent != Some(state.authorization.as_str())).then(|| {
+        (
             StatusCode::UNAUTHORIZED,
             Json(json!({"message": "Invalid username or password"})),
         )
-            .into_response())
-    }
+            .into_response()
+    })
 }
 
 async fn datasources(State(state): State<GrafanaState>, headers: HeaderMap) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
+    if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
     let list: Vec<Value> = DATASOURCES
@@ -317,7 +316,7 @@ async fn datasource_health(
     headers: HeaderMap,
     UrlPath(uid): UrlPath<String>,
 ) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
+    if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
     let Some((_, name, _, _)) = DATASOURCES.iter().find(|(u, ..)| *u == uid) else {
@@ -342,7 +341,7 @@ async fn datasource_health(
 
 /// The repository's dashboards, as `/api/search?type=dash-db` lists them.
 async fn search(State(state): State<GrafanaState>, headers: HeaderMap) -> Response {
-    if let Err(refused) = authorized(&state, &headers) {
+    if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
     let dir = repo().join("infrastructure/grafana/dashboards");
