@@ -12,6 +12,8 @@ command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+# `script` runs the doctor in a real pseudo-terminal (colour tests).
+command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 
 # Kubernetes manifest validation (`make check-k8s`): kubernetes-validate ships

@@ -501,3 +501,67 @@ async fn a_bad_variable_is_named() {
         run.stderr
     );
 }
+
+/// Colours as the services' console decides: on in a terminal (a real
+/// pseudo-terminal, through `script`), off with NO_COLOR, forced with
+/// FORCE_COLOR into a pipe.
+#[tokio::test]
+async fn colours_follow_the_terminal_no_color_and_force_color() {
+    let doctor = testkit::binary("doctor");
+    let nowhere = format!("http://127.0.0.1:{}", testkit::free_port());
+    let run = |extra: &[(&str, &str)], in_terminal: bool| {
+        let mut command = if in_terminal {
+            let mut script = std::process::Command::new("script");
+            script
+                .args(["-q", "-e", "-c"])
+                .arg(format!("{} --timeout 2s", doctor.display()))
+                .arg("/dev/null");
+            script
+        } else {
+            let mut direct = std::process::Command::new(&doctor);
+            direct.args(["--timeout", "2s"]);
+            direct
+        };
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TERM", "xterm")
+            .current_dir(std::env::temp_dir())
+            .stdin(std::process::Stdio::null());
+        for var in [
+            "BACKEND_URL",
+            "GATEWAY_URL",
+            "PROMETHEUS_URL",
+            "TEMPO_URL",
+            "GRAFANA_URL",
+            "ALERTMANAGER_URL",
+        ] {
+            command.env(var, &nowhere);
+        }
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let output = command.output().expect("run doctor");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let terminal = run(&[], true);
+    assert!(
+        terminal.contains("\x1b[31m✘\x1b[0m"),
+        "a terminal gets colours:\n{terminal}"
+    );
+    let no_color = run(&[("NO_COLOR", "1")], true);
+    assert!(
+        no_color.contains("✘") && !no_color.contains("\x1b["),
+        "NO_COLOR wins:\n{no_color}"
+    );
+    let piped = run(&[], false);
+    assert!(
+        piped.contains("✘") && !piped.contains("\x1b["),
+        "a pipe gets none:\n{piped}"
+    );
+    let forced = run(&[("FORCE_COLOR", "1")], false);
+    assert!(
+        forced.contains("\x1b[31m✘\x1b[0m"),
+        "FORCE_COLOR forces them:\n{forced}"
+    );
+}
