@@ -61,8 +61,25 @@ impl Loki<'_> {
             Ok(answer) => answer,
             Err(error) => return vec![self.unreachable(&error)],
         };
+        if ready.status == 404 && self.config.loki.auth.is_some() {
+            // A managed Loki (credentials set) may not expose /ready: the
+            // round trip is the real test.
+            return vec![
+                Check::skip(
+                    Group::Logs,
+                    "Loki /ready",
+                    "not exposed (404): a managed Loki?",
+                    Hint::new(
+                        "the push and query below tell whether it works",
+                        links::LOKI,
+                    ),
+                ),
+                clock::from_date_header(Group::Logs, "Loki clock", &ready),
+                self.round_trip().await,
+            ];
+        }
         let mut checks = vec![self.ready_line(&ready)];
-        if ready.status == 404 || !is_loki_ready(&ready) && ready.status == 200 {
+        if ready.status == 404 || (ready.status == 200 && !is_loki_ready(&ready)) {
             // Not a Loki: nothing else can work.
             return checks;
         }
@@ -112,6 +129,15 @@ impl Loki<'_> {
                 "Loki /ready",
                 format!("{} answers 404 on /ready: not a Loki", self.url),
                 Hint::new(NOT_LOKI, links::LOKI),
+            ),
+            401 | 403 => Check::fail(
+                Group::Logs,
+                "Loki /ready",
+                format!("refused ({}): {}", answer.status, answer.body_line()),
+                Hint::new(
+                    "Loki wants credentials: set LOKI_USERNAME/LOKI_PASSWORD or LOKI_TOKEN (and LOKI_TENANT if multi-tenant)",
+                    links::LOKI,
+                ),
             ),
             status => Check::fail(
                 Group::Logs,
