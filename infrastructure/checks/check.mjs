@@ -64,6 +64,10 @@ for (const file of files) {
     if (panelIds.has(panel.id)) problem(at, `duplicate panel id ${panel.id}`);
     panelIds.add(panel.id);
     if (panel.type === "row") continue;
+    // Grafana 12 removed AngularJS: these panel types no longer render.
+    if (["graph", "singlestat", "table-old", "grafana-piechart-panel", "grafana-worldmap-panel"].includes(panel.type)) {
+      problem(at, `panel type ${panel.type} is an AngularJS panel, removed in Grafana 12`);
+    }
     const refs = [panel.datasource, ...(panel.targets ?? []).map((t) => t.datasource)].filter(Boolean);
     if (refs.length === 0) problem(at, "no datasource");
     for (const ref of refs) {
