@@ -63,7 +63,7 @@ REQUIRE_ENGINE = @docker info >/dev/null 2>&1 || { echo "stack: no Docker engine
 
 stack-up: ## Start Loki, Prometheus, Grafana (:3002), Tempo, Alertmanager; add PROFILE=apps for the services too
 	$(REQUIRE_ENGINE)
-	$(COMPOSE) $(if $(PROFILE),--profile $(PROFILE)) $(UP)
+	$(if $(filter apps,$(PROFILE)),PROMETHEUS_CONFIG=prometheus.apps.yml) $(COMPOSE) $(if $(PROFILE),--profile $(PROFILE)) $(UP)
 
 stack-down: ## Stop the stack (data volumes are kept)
 	$(REQUIRE_ENGINE)

@@ -12,7 +12,7 @@ for tool in promtool amtool node npm docker-compose; do
 done
 
 step "promtool check config"
-promtool check config prometheus/prometheus.yml prometheus/prometheus.prod.yml
+promtool check config prometheus/prometheus.yml prometheus/prometheus.apps.yml prometheus/prometheus.prod.yml
 
 step "promtool check rules"
 promtool check rules prometheus/rules/*.yml

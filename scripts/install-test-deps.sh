@@ -7,6 +7,8 @@ need_apt=()
 # PostgreSQL server binaries for the backend's storage tests (testkit starts a
 # throwaway cluster with initdb/pg_ctl; no system service is used).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# `script` (util-linux) gives the `make dev-all` test its pseudo-terminal.
+command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
 # Observability stack checks (make check-infra) and the real-Prometheus test.
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)

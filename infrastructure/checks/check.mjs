@@ -1,8 +1,12 @@
 // Static checks of infrastructure/ that no engine here can do for us:
 //   - dashboards: valid JSON, unique uids, every datasource uid provisioned;
 //   - every LogQL expression (dashboards, Loki ruler) parsed with Grafana's grammar;
-//   - Loki and Tempo configs: the keys this stack relies on (no Loki/Tempo
-//     binary is packaged for this machine, so no real validator);
+//   - Loki and Tempo configs: the keys this stack relies on, and the format of
+//     the pinned versions (top-level blocks, removed keys), since no Loki or
+//     Tempo binary is packaged for this machine; Prometheus 3's removals
+//     (Debian's promtool is 2.x);
+//   - the compose images: pinned, and the versions docs/monitoring.md lists;
+//     the development ports bound to 127.0.0.1;
 //   - every alert (Prometheus and Loki) has summary, description, a runbook
 //     file, and promtool tests both firing and quiet.
 // Exits 1 with one line per problem.
@@ -14,6 +18,7 @@ import { logqlErrors } from "./logql.mjs";
 
 const infra = join(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = join(infra, "..");
+const guide = "docs/monitoring.md";
 const problems = [];
 const problem = (where, what) => problems.push(`${where}: ${what}`);
 const readYaml = (path) => yaml.load(readFileSync(join(infra, path), "utf8"));
@@ -59,6 +64,10 @@ for (const file of files) {
     if (panelIds.has(panel.id)) problem(at, `duplicate panel id ${panel.id}`);
     panelIds.add(panel.id);
     if (panel.type === "row") continue;
+    // Grafana 12 removed AngularJS: these panel types no longer render.
+    if (["graph", "singlestat", "table-old", "grafana-piechart-panel", "grafana-worldmap-panel"].includes(panel.type)) {
+      problem(at, `panel type ${panel.type} is an AngularJS panel, removed in Grafana 12`);
+    }
     const refs = [panel.datasource, ...(panel.targets ?? []).map((t) => t.datasource)].filter(Boolean);
     if (refs.length === 0) problem(at, "no datasource");
     for (const ref of refs) {
@@ -122,7 +131,6 @@ for (const file of readdirSync(join(infra, lokiRuleDir))) {
 
 // The guide's cookbook: every ```logql block, one query per run of
 // non-comment lines (a query may span lines).
-const guide = "docs/monitoring.md";
 let docQueries = 0;
 const blocks = readFileSync(join(repo, guide), "utf8").matchAll(/```logql\n([\s\S]*?)```/g);
 for (const [, block] of blocks) {
@@ -188,8 +196,138 @@ for (const file of ["tempo/tempo.yaml", "tempo/tempo-prod.yaml"]) {
     "server.http_listen_port": 3200,
     "storage.trace.backend": "local",
     "storage.trace.local.path": present,
-    "compactor.compaction.block_retention": present,
+    // Tempo 3: retention moved from the removed compactor to the backend worker.
+    "backend_worker.compaction.block_retention": present,
   });
+}
+
+// --- Engine config formats (no Loki/Tempo binary runs here: their documented keys) --
+// Tempo 3.0 refuses unknown top-level blocks ("field ingester not found"); the
+// ingester, compactor and their clients were removed in 3.0.
+const tempo3 = {
+  removed: ["ingester", "ingester_client", "compactor", "metrics_generator_client"],
+  topLevel: [
+    "target", "auth_enabled", "multitenancy_enabled", "shutdown_delay", "stream_over_http_enabled",
+    "http_api_prefix", "enable_go_runtime_metrics", "span_profiling", "server", "internal_server",
+    "distributor", "querier", "query_frontend", "metrics_generator", "ingest", "block_builder",
+    "live_store", "live_store_client", "storage", "overrides", "memberlist", "usage_report", "cache",
+    "backend_scheduler", "backend_scheduler_client", "backend_worker",
+  ],
+  nested: {
+    live_store: [
+      "ring", "partition_ring", "metrics", "commit_interval", "query_block_concurrency",
+      "complete_block_timeout", "complete_block_concurrency", "flush_check_period", "flush_op_timeout",
+      "max_trace_live", "max_trace_idle", "max_live_traces_bytes", "max_block_duration", "max_block_bytes",
+      "block_config",
+    ],
+    backend_worker: ["backend_scheduler_addr", "backoff", "compaction", "override_ring_key", "ring", "finish_on_shutdown_timeout"],
+    "backend_worker.compaction": [
+      "compaction_window", "max_compaction_objects", "max_block_bytes", "block_retention",
+      "compacted_block_retention", "retention_concurrency", "max_time_per_tenant", "compaction_cycle",
+    ],
+  },
+};
+// Loki 3.x: the top-level blocks of the configuration reference, and the keys
+// removed in 3.0 that 2.x configurations still carry.
+const loki3 = {
+  removed: [
+    "limits_config.enforce_metric_name", "ingester.max_transfer_retries", "chunk_store_config.max_look_back_period",
+    "storage_config.tsdb_shipper.shared_store", "storage_config.boltdb_shipper.shared_store",
+    "storage_config.tsdb_shipper.shared_store_key_prefix", "compactor.shared_store", "compactor.deletion_mode",
+    "ruler.enable_alertmanager_v2", "table_manager",
+  ],
+  topLevel: [
+    "target", "auth_enabled", "ballast_bytes", "shutdown_delay", "server", "distributor", "querier",
+    "query_scheduler", "frontend", "query_range", "ruler", "ruler_storage", "ingester_client", "ingester",
+    "pattern_ingester", "block_builder", "block_scheduler", "index_gateway", "bloom_build", "bloom_gateway",
+    "storage_config", "chunk_store_config", "schema_config", "compactor", "compactor_grpc_client",
+    "limits_config", "frontend_worker", "memberlist", "kafka_config", "dataobj", "ui", "runtime_config",
+    "operational_config", "tracing", "analytics", "common", "profiling", "ingest_limits",
+    "ingest_limits_frontend", "ingest_limits_frontend_client",
+  ],
+  nested: {},
+};
+function checkSchema(file, schema) {
+  const config = readYaml(file);
+  for (const key of Object.keys(config)) {
+    if (!schema.topLevel.includes(key)) problem(file, `unknown top-level block "${key}" for this engine version`);
+  }
+  for (const path of schema.removed) {
+    if (get(config, path) !== undefined) problem(file, `${path} was removed; the engine refuses to start with it`);
+  }
+  for (const [path, keys] of Object.entries(schema.nested)) {
+    for (const key of Object.keys(get(config, path) ?? {})) {
+      if (!keys.includes(key)) problem(file, `unknown key ${path}.${key}`);
+    }
+  }
+}
+for (const file of ["tempo/tempo.yaml", "tempo/tempo-prod.yaml"]) checkSchema(file, tempo3);
+for (const file of ["loki/loki-config.yaml", "loki/loki-prod-config.yaml"]) checkSchema(file, loki3);
+
+// Prometheus 3 (promtool here is Debian's 2.x): what 3.0 removed.
+const removedPromFeatures = [
+  "promql-at-modifier", "promql-negative-offset", "new-service-discovery-manager", "expand-external-labels",
+  "no-default-scrape-port", "agent", "remote-write-receiver", "auto-gomemlimit", "auto-gomaxprocs", "utf8-names",
+];
+const removedPromFlags = ["--storage.tsdb.retention", "--storage.tsdb.allow-overlapping-blocks", "--alertmanager.timeout"];
+for (const file of ["prometheus/prometheus.yml", "prometheus/prometheus.apps.yml", "prometheus/prometheus.prod.yml"]) {
+  const config = readYaml(file);
+  for (const am of config.alerting?.alertmanagers ?? []) {
+    if (am.api_version === "v1") problem(file, "alerting api_version v1 was removed (Prometheus 3, Alertmanager 0.27)");
+  }
+  for (const job of config.scrape_configs ?? []) {
+    if ("scrape_classic_histograms" in job) problem(file, `${job.job_name}: scrape_classic_histograms is always_scrape_classic_histograms in Prometheus 3`);
+  }
+}
+// prometheus.apps.yml is prometheus.yml with the services reached by name.
+{
+  const dev = readYaml("prometheus/prometheus.yml");
+  const apps = readYaml("prometheus/prometheus.apps.yml");
+  const byName = (t) => t.replace(/^host\.docker\.internal:(3000|3001|3003)$/, (_, port) => ({ 3000: "backend", 3001: "gateway", 3003: "bot" })[port] + ":" + port);
+  for (const job of dev.scrape_configs ?? []) {
+    for (const sc of job.static_configs ?? []) sc.targets = sc.targets.map(byName);
+  }
+  if (JSON.stringify(dev) !== JSON.stringify(apps)) problem("prometheus/prometheus.apps.yml", "must equal prometheus.yml except the three services' targets");
+}
+
+// --- Images: pinned, current, listed once in docs/monitoring.md ------------------------
+const guideText = readFileSync(join(repo, guide), "utf8");
+const stackStart = guideText.indexOf("### Technical stack");
+const versionsDoc = stackStart < 0 ? "" : guideText.slice(stackStart, guideText.indexOf("\n### ", stackStart + 1));
+const listed = new Map(
+  [...versionsDoc.matchAll(/`((?:[a-z0-9.-]+\/)?[a-z0-9._-]+):([A-Za-z0-9._-]+)`/g)].map(([, name, tag]) => [name, tag]),
+);
+if (!/engine versions checked \d{4}-\d{2}-\d{2}/i.test(versionsDoc)) problem(guide, "the engine versions table needs the date they were checked (\"Engine versions checked YYYY-MM-DD\")");
+for (const file of ["docker/docker-compose.yml", "docker/docker-compose.prod.yml"]) {
+  const composeFile = readYaml(file);
+  for (const [name, service] of Object.entries(composeFile.services)) {
+    const image = service.image ?? "";
+    if (image.includes("${") || image.startsWith("discord-platform/")) continue; // the project's own images
+    const [repoName, tag] = image.split(":");
+    if (!tag || tag === "latest") problem(file, `${name}: image ${image} must pin an exact version`);
+    else if (listed.get(repoName) !== tag) problem(file, `${name}: ${image} is not the version listed in ${guide} (${listed.get(repoName) ?? "not listed"})`);
+    if (name === "prometheus") {
+      for (const arg of service.command ?? []) {
+        const flag = String(arg).split("=")[0];
+        if (removedPromFlags.includes(flag)) problem(file, `prometheus: ${flag} was removed in Prometheus 3`);
+        if (flag === "--enable-feature") {
+          for (const feature of String(arg).split("=")[1].split(",")) {
+            if (removedPromFeatures.includes(feature)) problem(file, `prometheus: feature flag ${feature} was removed in Prometheus 3`);
+          }
+        }
+      }
+    }
+    if (/^grafana\/(loki|tempo):/.test(image)) {
+      const test = service.healthcheck?.test ?? [];
+      if (test.some((part) => /wget|curl|CMD-SHELL/.test(part))) problem(file, `${name}: the ${image} image is distroless (no shell, wget or curl): that health check can never pass`);
+    }
+  }
+}
+// The development stack is for this machine only.
+for (const [name, service] of Object.entries(readYaml("docker/docker-compose.yml").services)) {
+  for (const port of service.ports ?? []) {
+    if (!String(port).startsWith("127.0.0.1:")) problem("docker/docker-compose.yml", `${name} publishes ${port} on every interface: bind it to 127.0.0.1`);
+  }
 }
 
 // --- Dockerfile (no engine here to build it: check its shape) ------------------------

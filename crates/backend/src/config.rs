@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use telemetry::{ConfigError, OpsConfig, TelemetryConfig, config};
 
+use crate::store::SqliteFile;
+
 pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/backend.db?mode=rwc";
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
@@ -59,13 +61,28 @@ where
 fn database_url() -> Result<String, ConfigError> {
     let url = config::var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
     let supported = ["sqlite:", "postgres://", "postgresql://"];
-    if supported.iter().any(|prefix| url.starts_with(prefix)) {
-        Ok(url)
-    } else {
-        Err(ConfigError::new(
+    if !supported.iter().any(|prefix| url.starts_with(prefix)) {
+        return Err(ConfigError::new(
             "DATABASE_URL",
             &url,
             "expected a sqlite: or postgres:// URL",
-        ))
+        ));
     }
+    // An explicit mode=rw or mode=ro never creates the file: say what to
+    // change rather than sqlx's "unable to open database file".
+    if let Some(file) = SqliteFile::parse(&url)
+        && !file.creates()
+        && !std::path::Path::new(file.path).exists()
+    {
+        let mode = file.mode.unwrap_or_default();
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            &url,
+            format!(
+                "{} does not exist and mode={mode} never creates it: use mode=rwc (or no mode) to create it",
+                file.path
+            ),
+        ));
+    }
+    Ok(url)
 }

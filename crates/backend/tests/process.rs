@@ -48,6 +48,47 @@ fn unsupported_database_url_exits_2_naming_the_variable() {
     assert_config_error("backend", "DATABASE_URL", "mysql://localhost/db");
 }
 
+/// `sqlite:///abs/path.db`, as most people type it (no `mode`): the file and
+/// its missing parent directories are created, as with the default URL.
+#[tokio::test]
+async fn a_sqlite_url_without_mode_creates_the_file_and_its_directories() {
+    let root = std::env::temp_dir().join(format!("backend-sqlite-new-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (url, file) in [
+        (
+            format!("sqlite://{}/new.db", root.display()),
+            root.join("new.db"),
+        ),
+        (
+            format!("sqlite://{}/missing/parent/new.db", root.display()),
+            root.join("missing/parent/new.db"),
+        ),
+    ] {
+        std::fs::create_dir_all(&root).expect("temp dir");
+        let mut service = ServiceBuilder::new("backend")
+            .env("DATABASE_URL", &url)
+            .spawn();
+        service.wait_for_status("/ready", 200).await;
+        assert!(file.is_file(), "{url} creates {}", file.display());
+        drop(service);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// An explicit `mode=rw` (or `ro`) never creates the file: one line naming
+/// the variable and what to change, exit 2, not sqlx's "unable to open".
+#[test]
+fn a_missing_sqlite_file_with_an_explicit_mode_exits_2_saying_what_to_add() {
+    let dir = std::env::temp_dir().join(format!("backend-sqlite-rw-{}", std::process::id()));
+    for mode in ["rw", "ro"] {
+        let url = format!("sqlite://{}/absent.db?mode={mode}", dir.display());
+        assert_config_error("backend", "DATABASE_URL", &url);
+        let (_, stderr) = testkit::run_to_exit("backend", &[("DATABASE_URL", &url)]);
+        assert!(stderr.contains("mode=rwc"), "says what to add: {stderr}");
+    }
+    assert!(!dir.exists(), "nothing is created for an explicit mode");
+}
+
 /// Starts the binary on `database_url`, stores a guild, restarts it on the
 /// same database (migrations run again: a no-op) and reads the guild back.
 async fn data_survives_a_restart(database_url: &str) {

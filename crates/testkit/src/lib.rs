@@ -302,6 +302,36 @@ impl Drop for Service {
     }
 }
 
+/// True when every one of `tools` is on `PATH`. When one is not, the test
+/// calling this skips with a loud message, except under `CI=true` where the
+/// missing tool is a failure (`make test` installs it, from Debian's
+/// `package`).
+pub fn tools_available(tools: &[&str], package: &str) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!(
+        "{} not installed (Debian package `{package}`; scripts/install-test-deps.sh installs it)",
+        missing.join(" and ")
+    );
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{message}: required when CI=true"
+    );
+    eprintln!("\n!!! SKIPPED: {message} !!!\n");
+    false
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
+
 /// Sends a signal by name through `kill(1)` (keeps the workspace free of
 /// `unsafe`).
 pub fn send_signal(pid: u32, signal: &str) {

@@ -23,28 +23,7 @@ pub const READY_DEADLINE: Duration = Duration::from_secs(30);
 /// test skips with a loud message, except under `CI=true` where the missing
 /// tool is a failure (`make test` installs them).
 pub fn tools_available() -> bool {
-    let missing: Vec<&str> = ["prometheus", "promtool"]
-        .into_iter()
-        .filter(|tool| !on_path(tool))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!(
-        "{} not installed (Debian package `prometheus`; scripts/install-test-deps.sh installs it)",
-        missing.join(" and ")
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{message}: required when CI=true"
-    );
-    eprintln!("\n!!! SKIPPED: {message} !!!\n");
-    false
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+    crate::tools_available(&["prometheus", "promtool"], "prometheus")
 }
 
 /// One scrape job of the generated configuration.

@@ -123,14 +123,22 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects (creating the SQLite file's directory if needed) and runs
-    /// the migrations.
+    /// Connects and runs the migrations. A SQLite URL without a `mode`
+    /// (`sqlite:///path/app.db`, the form most people type) creates the file
+    /// and its directory, as the default URL does.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url);
-        if engine == Engine::Sqlite {
-            create_sqlite_dir(url)?;
-        }
+        let url = match SqliteFile::parse(url) {
+            Some(file) if engine == Engine::Sqlite => {
+                if file.creates() {
+                    file.create_dir()?;
+                }
+                file.url_creating_by_default(url)
+            }
+            _ => url.to_owned(),
+        };
+        let url = url.as_str();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             // A request waits this long for a connection, then gets a 503.
@@ -210,24 +218,94 @@ impl Store {
     }
 }
 
-/// `sqlite://./data/backend.db?mode=rwc` → creates `./data/`.
-fn create_sqlite_dir(url: &str) -> Result<(), StoreError> {
-    let path = url
-        .trim_start_matches("sqlite:")
-        .trim_start_matches("//")
-        .split('?')
-        .next()
-        .unwrap_or_default();
-    if path.is_empty() || path.contains(":memory:") {
-        return Ok(());
+/// The file behind a SQLite URL, and the `mode` it is opened in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteFile<'a> {
+    /// As sqlx reads it: `sqlite:///abs.db` → `/abs.db`, `sqlite:rel.db` → `rel.db`.
+    pub path: &'a str,
+    /// `ro`, `rw`, `rwc` or `memory`; `None` when the URL names none.
+    pub mode: Option<&'a str>,
+}
+
+impl<'a> SqliteFile<'a> {
+    /// `None` for an in-memory database or a URL that is not SQLite's.
+    pub fn parse(url: &'a str) -> Option<Self> {
+        let rest = url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mode = query.split('&').find_map(|pair| pair.strip_prefix("mode="));
+        let in_memory = path.is_empty() || path == ":memory:" || mode == Some("memory");
+        (!in_memory).then_some(Self { path, mode })
     }
-    match Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })
+
+    /// Whether opening creates a missing file (no mode, or `mode=rwc`).
+    pub fn creates(&self) -> bool {
+        matches!(self.mode, None | Some("rwc"))
+    }
+
+    /// `url` with `mode=rwc` added when it names no mode: sqlx's default
+    /// (`rw`) would refuse a file that does not exist yet.
+    pub fn url_creating_by_default(&self, url: &str) -> String {
+        match self.mode {
+            Some(_) => url.to_owned(),
+            None if url.contains('?') => format!("{url}&mode=rwc"),
+            None => format!("{url}?mode=rwc"),
         }
-        _ => Ok(()),
+    }
+
+    /// Creates the file's directory (`./data/` for the default URL).
+    fn create_dir(&self) -> Result<(), StoreError> {
+        match Path::new(self.path).parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file_and_mode() {
+        let file = |path, mode| Some(SqliteFile { path, mode });
+        assert_eq!(
+            SqliteFile::parse("sqlite:///srv/app.db"),
+            file("/srv/app.db", None)
+        );
+        assert_eq!(
+            SqliteFile::parse("sqlite://./data/backend.db?mode=rwc"),
+            file("./data/backend.db", Some("rwc"))
+        );
+        assert_eq!(
+            SqliteFile::parse("sqlite:app.db?cache=shared&mode=ro"),
+            file("app.db", Some("ro"))
+        );
+        assert_eq!(SqliteFile::parse("sqlite::memory:"), None);
+        assert_eq!(SqliteFile::parse("sqlite://x.db?mode=memory"), None);
+        assert_eq!(SqliteFile::parse("postgres://db/app"), None);
+    }
+
+    #[test]
+    fn a_url_without_mode_creates_the_file() {
+        let url = "sqlite:///srv/app.db";
+        let file = SqliteFile::parse(url).unwrap();
+        assert!(file.creates());
+        assert_eq!(
+            file.url_creating_by_default(url),
+            "sqlite:///srv/app.db?mode=rwc"
+        );
+        let url = "sqlite:///srv/app.db?cache=shared";
+        let file = SqliteFile::parse(url).unwrap();
+        assert_eq!(file.url_creating_by_default(url), format!("{url}&mode=rwc"));
+        let url = "sqlite:///srv/app.db?mode=rw";
+        let file = SqliteFile::parse(url).unwrap();
+        assert!(!file.creates(), "an explicit mode is respected");
+        assert_eq!(file.url_creating_by_default(url), url);
     }
 }

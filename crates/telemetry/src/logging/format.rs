@@ -41,8 +41,8 @@ impl ServiceMeta {
         json_meta.push_str(",\"hostname\":");
         write_json_str(&mut json_meta, hostname);
         let _ = write!(json_meta, ",\"pid\":{pid}");
-        let badge = format!("[{}]", service.name.to_uppercase());
-        let badge_colored = format!("\x1b[{};97m{badge}\x1b[0m", badge_background(service.name));
+        let badge_colored = badge(service.name, true);
+        let badge = badge(service.name, false);
         Self {
             name: service.name,
             environment,
@@ -61,6 +61,16 @@ fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// `[BACKEND]`, on the service's background colour when `color`.
+pub fn badge(name: &str, color: bool) -> String {
+    let plain = format!("[{}]", name.to_uppercase());
+    if color {
+        format!("\x1b[{};97m{plain}\x1b[0m", badge_background(name))
+    } else {
+        plain
+    }
 }
 
 /// ANSI background of the badge: the guide's colours for the three apps, a
