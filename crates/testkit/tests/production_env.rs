@@ -2,8 +2,9 @@
 //!
 //! Each service is started with exactly the environment a production
 //! deployment file gives it: the Kubernetes prod overlay (rendered with
-//! `kubectl kustomize`: ConfigMaps, Secret references and container env,
-//! over the image's `ENV`) and `docker-compose.prod.yml` (resolved by
+//! `kubectl kustomize`: ConfigMaps, Secret references, the pods' field
+//! references and container env, over the image's `ENV`; the bot through
+//! its StatefulSet's shell wrapper) and `docker-compose.prod.yml` (resolved by
 //! `docker-compose config`, over the image's `ENV`). Only what cannot exist
 //! here is rewritten: host names become the loopback addresses of the other
 //! services or of in-test peers (Loki, the OTLP collector), ports become
@@ -58,9 +59,9 @@ fn is_ci() -> bool {
 }
 
 /// True when `tool` runs; otherwise a loud skip, or a failure under CI=true.
-fn tool_available(tool: &str, version_arg: &str) -> bool {
+fn tool_available(tool: &str, version_args: &str) -> bool {
     if Command::new(tool)
-        .arg(version_arg)
+        .args(version_args.split_whitespace())
         .output()
         .is_ok_and(|out| out.status.success())
     {
@@ -131,19 +132,21 @@ fn image_env(service: &str) -> BTreeMap<String, String> {
 
 // --- Kubernetes ------------------------------------------------------------
 
+const PROD_OVERLAY: &str = "infrastructure/k8s/overlays/prod";
+
+/// The prod overlay as `kubectl apply -k` would send it.
 fn kubernetes_documents() -> Vec<Value> {
-    let mut documents = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(repo().join("infrastructure/k8s"))
-        .expect("read infrastructure/k8s")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let text = std::fs::read_to_string(&path).expect("read a manifest");
-        documents.extend(parse_documents(&text));
-    }
-    documents
+    let output = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(repo().join(PROD_OVERLAY))
+        .output()
+        .expect("run kubectl kustomize");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {PROD_OVERLAY} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_documents(&String::from_utf8_lossy(&output.stdout))
 }
 
 fn parse_documents(text: &str) -> Vec<Value> {
@@ -365,7 +368,7 @@ impl Peers {
         let host = host.split(':').next().unwrap_or(host);
         let label = host.split('.').next().unwrap_or(host);
         let base = match label {
-            "loki" => self.loki.url(),
+            "loki" | "loki-write" | "loki-gateway" => self.loki.url(),
             "otel-collector" | "tempo" => self.otlp.endpoint(),
             service => match self.ports.get(service) {
                 Some(port) => format!("http://127.0.0.1:{port}"),
@@ -472,6 +475,9 @@ async fn boot(source: &str, containers: Vec<Container>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_kubernetes_production_environment_boots() {
+    if !tool_available("kubectl", "version --client") {
+        return;
+    }
     boot("kubernetes", kubernetes_containers(&kubernetes_documents())).await;
 }
 
