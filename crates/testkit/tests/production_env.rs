@@ -286,11 +286,16 @@ fn compose_required_variables(text: &str) -> Vec<String> {
 fn compose_containers() -> Vec<Container> {
     let path = repo().join(COMPOSE_FILE);
     let text = std::fs::read_to_string(&path).expect("read the prod compose file");
+    // No local infrastructure/docker/.env may leak in: an empty one replaces it.
+    let empty_env = std::env::temp_dir().join(format!("production-env-{}.env", std::process::id()));
+    std::fs::write(&empty_env, "").expect("write an empty env file");
     let mut command = Command::new("docker-compose");
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
+        .arg("--env-file")
+        .arg(&empty_env)
         .arg("-f")
         .arg(&path)
         .arg("config");
@@ -298,6 +303,7 @@ fn compose_containers() -> Vec<Container> {
         command.env(&name, secret_test_value(&name));
     }
     let output = command.output().expect("run docker-compose config");
+    let _ = std::fs::remove_file(&empty_env);
     assert!(
         output.status.success(),
         "docker-compose config failed:\n{}",
