@@ -500,3 +500,122 @@ fn required_compose_variables_are_found() {
     let names = compose_required_variables("a: ${A:?set A}\nb: ${B:-x}\nc: ${C:?}\nd: ${A:?again}");
     assert_eq!(names, ["A", "C"]);
 }
+
+/// The job names the prod overlay's ServiceMonitors give (`jobLabel`: the
+/// Service's label of that name), by service.
+fn service_monitor_jobs(documents: &[Value]) -> BTreeMap<String, String> {
+    let services: Vec<&Value> = documents
+        .iter()
+        .filter(|d| d["kind"] == "Service")
+        .collect();
+    documents
+        .iter()
+        .filter(|d| d["kind"] == "ServiceMonitor")
+        .map(|monitor| {
+            let selector = &monitor["spec"]["selector"]["matchLabels"];
+            let service = services
+                .iter()
+                .find(|s| {
+                    selector.as_mapping().into_iter().flatten().all(|(k, v)| {
+                        s["metadata"]["labels"]
+                            .get(k)
+                            .is_some_and(|label| label == v)
+                    })
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "ServiceMonitor {:?} selects no Service",
+                        monitor["metadata"]["name"]
+                    )
+                });
+            let job_label = str_of(&monitor["spec"]["jobLabel"]);
+            let job = if job_label.is_empty() {
+                str_of(&service["metadata"]["name"])
+            } else {
+                str_of(&service["metadata"]["labels"][job_label.as_str()])
+            };
+            (str_of(&service["metadata"]["name"]), job)
+        })
+        .collect()
+}
+
+/// KEDA scales backend and gateway on PromQL in the prod overlay: each
+/// query, sent to a real Prometheus scraping the real services under the
+/// job names the ServiceMonitors give, returns data (a renamed metric or a
+/// job label nobody sets would leave the autoscaler blind).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_autoscaling_queries_have_data_on_a_real_prometheus() {
+    if !tool_available("kubectl", "version --client") || !testkit::prometheus::tools_available() {
+        return;
+    }
+    let documents = kubernetes_documents();
+    let jobs = service_monitor_jobs(&documents);
+    for service in SERVICES {
+        assert_eq!(
+            jobs.get(service).map(String::as_str),
+            Some(service),
+            "{jobs:?}"
+        );
+    }
+    let queries: Vec<(String, String)> = documents
+        .iter()
+        .filter(|d| d["kind"] == "ScaledObject")
+        .flat_map(|scaled| {
+            let target = str_of(&scaled["spec"]["scaleTargetRef"]["name"]);
+            scaled["spec"]["triggers"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|trigger| trigger["type"] == "prometheus")
+                .map(move |trigger| (target.clone(), str_of(&trigger["metadata"]["query"])))
+        })
+        .collect();
+    assert!(
+        queries.len() >= 2,
+        "expected a Prometheus trigger for backend and gateway: {queries:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("production-env-{}-keda", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut backend = ServiceBuilder::new("backend")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/backend.db?mode=rwc", dir.display()),
+        )
+        .spawn();
+    backend.wait_live().await;
+    let mut gateway = ServiceBuilder::new("gateway")
+        .env("BACKEND_URL", backend.url(""))
+        .spawn();
+    gateway.wait_live().await;
+    let client = testkit::http_client();
+    for service in [&backend, &gateway] {
+        for _ in 0..3 {
+            client
+                .get(service.url("/health"))
+                .send()
+                .await
+                .expect("GET /health");
+        }
+    }
+    let config = testkit::prometheus::scrape_config(
+        "1s",
+        &[
+            testkit::prometheus::ScrapeJob::new(&jobs["backend"], backend.port),
+            testkit::prometheus::ScrapeJob::new(&jobs["gateway"], gateway.port),
+        ],
+        &[],
+    );
+    let prometheus = testkit::prometheus::Prometheus::start(&config).await;
+    for (target, query) in &queries {
+        let result = prometheus
+            .wait_for_data(query, testkit::STARTUP_DEADLINE)
+            .await;
+        assert!(
+            !result.is_empty(),
+            "ScaledObject {target}: no data for {query}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
