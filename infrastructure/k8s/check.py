@@ -16,7 +16,9 @@ For each overlay (dev, prod), rendered with `kubectl kustomize`:
 - the NetworkPolicies allow every connection the services make (derived
   from the URLs they are configured with and the variables their code
   reads), DNS, Prometheus' scrapes and the bot's Discord connection;
-- shutdown and bot sharding timings (check_timings.py).
+- shutdown and bot sharding timings (check_timings.py);
+- the OpenTelemetry Collector configs: components defined and used, the
+  tail-sampling policies, the variables and ports the Deployment provides.
 Then the Helm values files: every key they set exists in the chart's
 default values, and every in-cluster service name and port they, the
 collector and the overlays name is one the charts or the overlays create.
@@ -615,6 +617,87 @@ def check_names(overlay, documents, values):
                 error(f"{where}: {name}.{namespace} has no port {port} (it has {sorted(deployed[(namespace, name)])})")
 
 
+# --- the collector ------------------------------------------------------------
+
+COLLECTOR_DIR = os.path.join(REPO, "infrastructure", "otel-collector")
+# The components the configs use, all in the contrib distribution the image
+# pins: an unknown type is a typo the collector would refuse at start.
+COLLECTOR_COMPONENTS = {
+    "receivers": {"otlp"},
+    "processors": {"memory_limiter", "tail_sampling", "batch"},
+    "exporters": {"otlp", "loadbalancing"},
+    "extensions": {"health_check"},
+}
+ENV_REF = re.compile(r"\$\{env:([A-Z_][A-Z0-9_]*)\}")
+
+
+def check_collector_config(name, text=None):
+    """Structure of one collector config: components defined and used,
+    memory_limiter first and batch last, the tail-sampling policies the
+    platform relies on. Returns the environment variables it reads."""
+    where = f"infrastructure/otel-collector/{name}"
+    if text is None:
+        with open(os.path.join(COLLECTOR_DIR, name), encoding="utf-8") as file:
+            text = file.read()
+    config = yaml.safe_load(text)
+    service = config.get("service", {})
+    used = {kind: set() for kind in COLLECTOR_COMPONENTS}
+    used["extensions"] = set(service.get("extensions", []))
+    for pipeline_name, pipeline in service.get("pipelines", {}).items():
+        for kind in ("receivers", "processors", "exporters"):
+            used[kind] |= set(pipeline.get(kind, []))
+        processors = pipeline.get("processors", [])
+        if processors and processors[0] != "memory_limiter":
+            error(f"{where}: pipeline {pipeline_name}: memory_limiter must come first")
+        if "batch" in processors and processors[-1] != "batch":
+            error(f"{where}: pipeline {pipeline_name}: batch must come last")
+    for kind, known in COLLECTOR_COMPONENTS.items():
+        defined = set(config.get(kind) or {})
+        for component in sorted(used[kind] - defined):
+            error(f"{where}: {kind} {component} is used but not defined")
+        for component in sorted(defined - used[kind]):
+            error(f"{where}: {kind} {component} is defined but never used")
+        for component in sorted(defined):
+            if component.split("/")[0] not in known:
+                error(f"{where}: unknown {kind[:-1]} type {component.split('/')[0]}")
+    sampling = (config.get("processors") or {}).get("tail_sampling")
+    if sampling is not None:
+        policies = {p["type"]: p for p in sampling.get("policies", [])}
+        errors_kept = policies.get("status_code", {}).get("status_code", {}).get("status_codes", [])
+        if "ERROR" not in errors_kept:
+            error(f"{where}: tail_sampling must keep every trace with an error (status_code ERROR)")
+        if "latency" not in policies:
+            error(f"{where}: tail_sampling must keep every slow trace (a latency policy)")
+        if "probabilistic" not in policies:
+            error(f"{where}: tail_sampling must keep a ratio of the rest (a probabilistic policy)")
+    return set(ENV_REF.findall(text))
+
+
+def check_collector(overlay, documents, reads):
+    """The collector's config reads only variables (`reads`) its Deployment
+    sets, and listens on ports its container exposes."""
+    deployment = next(
+        (d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "otel-collector"),
+        None,
+    )
+    if deployment is None:
+        error(f"{overlay}: no otel-collector Deployment")
+        return
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {v["name"] for v in container.get("env", [])}
+    for var in sorted(reads - env):
+        error(f"{overlay}: the collector's config reads ${{env:{var}}}, which its Deployment does not set")
+    with open(os.path.join(COLLECTOR_DIR, "otel-collector.yaml"), encoding="utf-8") as file:
+        config = yaml.safe_load(file)
+    listening = {
+        int(protocol["endpoint"].rsplit(":", 1)[1])
+        for protocol in config["receivers"]["otlp"]["protocols"].values()
+    }
+    ports = {p["containerPort"] for p in container.get("ports", [])}
+    for port in sorted(listening - ports):
+        error(f"{overlay}: the collector listens on {port}, which its container does not expose")
+
+
 # --- main ----------------------------------------------------------------------
 
 
@@ -623,6 +706,8 @@ def main():
     values = helm_values()
     HELM_SERVICES.update(helm_services(values))
     crd_schemas = load_crd_schemas(schemas) if schemas else {}
+    collector_reads = check_collector_config("otel-collector.yaml")
+    check_collector_config("otel-collector-loadbalancer.yaml")
     if schemas:
         check_helm_values(schemas, values)
     for overlay in OVERLAYS:
@@ -639,6 +724,7 @@ def main():
         check_pod_security(overlay, documents)
         connections = check_network_policies(overlay, documents)
         check_names(overlay, documents, values)
+        check_collector(overlay, documents, collector_reads)
         for failure in check_timings.check(documents):
             error(f"{overlay}: {failure}")
         if len(errors) == before:

@@ -104,6 +104,25 @@ class Checks(unittest.TestCase):
         self.assertError("loki-writer.monitoring is deployed by neither")
         self.assertError("otel-collector.monitoring has no port 4319")
 
+    def test_a_collector_reading_an_unset_variable_is_reported(self):
+        collector = find(self.documents, "Deployment", "otel-collector")
+        collector["spec"]["template"]["spec"]["containers"][0]["env"] = []
+        check.check_collector("prod", self.documents, {"TEMPO_OTLP_ENDPOINT"})
+        self.assertError("reads ${env:TEMPO_OTLP_ENDPOINT}, which its Deployment does not set")
+
+    def test_a_collector_config_out_of_shape_is_reported(self):
+        path = os.path.join(check.COLLECTOR_DIR, "otel-collector.yaml")
+        with open(path, encoding="utf-8") as file:
+            original = file.read()
+        broken = original.replace("[memory_limiter, tail_sampling, batch]", "[tail_sampling, batchx]")
+        broken = broken.replace("status_codes: [ERROR]", "status_codes: [OK]")
+        self.assertNotEqual(broken, original)
+        check.check_collector_config("otel-collector.yaml", broken)
+        self.assertError("memory_limiter must come first")
+        self.assertError("processors batchx is used but not defined")
+        self.assertError("processors memory_limiter is defined but never used")
+        self.assertError("must keep every trace with an error")
+
     def test_shards_that_do_not_add_up_are_reported(self):
         bot = find(self.documents, "StatefulSet", "bot")
         bot["spec"]["replicas"] = 3
