@@ -466,6 +466,24 @@ async fn boot(source: &str, containers: Vec<Container>) {
         }
         running.push(process);
     }
+    // Each ships its logs to where the file points Loki (JSON lines, the
+    // production format).
+    testkit::poll_until(
+        testkit::STARTUP_DEADLINE,
+        "log lines of the three services at the Loki stand-in",
+        || async {
+            let entries = peers.loki.entries();
+            SERVICES
+                .iter()
+                .all(|service| {
+                    entries
+                        .iter()
+                        .any(|e| e.labels.get("app").map(String::as_str) == Some(*service))
+                })
+                .then_some(())
+        },
+    )
+    .await;
     // Still up once the last one started, and none panicked.
     for process in &mut running {
         process.wait_live().await;
