@@ -424,6 +424,7 @@ async fn boot(source: &str, containers: Vec<Container>) {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let database = dir.join("backend.db");
     let mut running: Vec<Service> = Vec::new();
+    let mut bot_key = None;
     for service in SERVICES {
         let container = containers
             .iter()
@@ -450,6 +451,9 @@ async fn boot(source: &str, containers: Vec<Container>) {
             }
         };
         let env = peers.rewrite(container, &database);
+        if service == "bot" {
+            bot_key = env.get("GATEWAY_API_KEY").cloned();
+        }
         let mut builder = builder.current_dir(&dir);
         for (var, value) in &env {
             builder = builder.env(var, value);
@@ -484,6 +488,29 @@ async fn boot(source: &str, containers: Vec<Container>) {
         },
     )
     .await;
+    // The key the bot gets is one the gateway accepts (a 404 from the
+    // backend behind it, not a 401), and the gateway does check keys.
+    let bot_key = bot_key.unwrap_or_else(|| panic!("{source}: the bot gets no GATEWAY_API_KEY"));
+    let guild = format!(
+        "http://127.0.0.1:{}/api/guilds/123456789012345678",
+        peers.ports["gateway"]
+    );
+    let client = testkit::http_client();
+    for (key, accepted) in [(bot_key.as_str(), true), ("not-a-key", false)] {
+        let status = client
+            .get(&guild)
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("GET through the gateway")
+            .status()
+            .as_u16();
+        assert_eq!(
+            status != 401 && status != 403,
+            accepted,
+            "{source}: the gateway answered {status} to key {key:?}"
+        );
+    }
     // Still up once the last one started, and none panicked.
     for process in &mut running {
         process.wait_live().await;
