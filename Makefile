@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: help dev-all dev-backend dev-gateway dev-bot build test test-deps lint fmt-check clippy nextest \
-        bench bench-load test-faults doctor stack-up stack-down stack-logs stack-reset check-k8s check-infra
+        bench bench-load test-faults doctor stack-up stack-down stack-logs stack-reset check-k8s k8s-generate check-infra
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,12 +41,12 @@ nextest: build
 DEMO_ARGS ?=
 demo-traffic: ## Drive realistic load through the gateway (needs backend + gateway; DEMO_ARGS="--duration 60s --rate 50 --guilds 5")
 	$(CARGO) run -q -p demo-traffic -- $(DEMO_ARGS)
-# 1.30 is the oldest Kubernetes the manifests support (the preStop `sleep`
-# action is on by default from 1.30); the default is the newest schema shipped.
-check-k8s: ## Validate infrastructure/k8s/ against the Kubernetes API schemas (strict)
-	python3 -m kubernetes_validate --strict --quiet -k 1.30.0 infrastructure/k8s/*.yaml
-	python3 -m kubernetes_validate --strict --quiet infrastructure/k8s/*.yaml
-	python3 infrastructure/k8s/check_timings.py
+check-k8s: ## Render the k8s overlays and validate them strictly: core + CRD schemas, NetworkPolicies, no literal Secret, Helm values, drift
+	python3 infrastructure/k8s/check.py
+	python3 -m unittest discover -s infrastructure/k8s -p check_test.py
+
+k8s-generate: ## Regenerate infrastructure/k8s/base/generated/ (PrometheusRules, dashboard ConfigMaps, collector config) from infrastructure/
+	python3 infrastructure/k8s/generate.py
 
 DOCTOR_ARGS ?=
 doctor: ## Check the services and the stack (Loki, Prometheus, Tempo, Grafana, Alertmanager) with .env; each failure with its fix (DOCTOR_ARGS=--json)

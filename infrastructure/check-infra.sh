@@ -47,9 +47,10 @@ if out=$(env -i PATH="$PATH" docker-compose --env-file "$empty_env" -f docker/do
 fi
 grep -q GF_SECURITY_ADMIN_PASSWORD <<<"$out" || fail "unexpected compose error: $out"
 echo "docker/docker-compose.prod.yml: refused without GF_SECURITY_ADMIN_PASSWORD"
-env -i PATH="$PATH" GF_SECURITY_ADMIN_PASSWORD=check docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config -q
-echo "docker/docker-compose.prod.yml: valid with it"
-published=$(env -i PATH="$PATH" GF_SECURITY_ADMIN_PASSWORD=check docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config \
+prod_secrets=(GF_SECURITY_ADMIN_PASSWORD=check GATEWAY_API_KEYS=check BOT_GATEWAY_API_KEY=check)
+env -i PATH="$PATH" "${prod_secrets[@]}" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config -q
+echo "docker/docker-compose.prod.yml: valid with it (and the gateway keys)"
+published=$(env -i PATH="$PATH" "${prod_secrets[@]}" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config \
   | awk '/^  [a-z-]+:$/ {svc=$1} /^    ports:/ {print svc}' | tr -d ':' | sort -u | tr '\n' ' ')
 [ "$published" = "grafana " ] || fail "production publishes ports for: $published(only grafana may)"
 echo "docker/docker-compose.prod.yml: only grafana publishes a port"

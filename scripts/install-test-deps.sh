@@ -40,6 +40,21 @@ if ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages kubernetes-validate
 fi
 
+# `make check-k8s` and the production-environment test render the overlays
+# with `kubectl kustomize` (kustomize v5: kubectl 1.27 or newer). Debian's
+# kubernetes-client is far older; the machines ship a current kubectl.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "install-test-deps: kubectl not found: install kubectl 1.27 or newer (it renders infrastructure/k8s/overlays)" >&2
+  exit 1
+fi
+
+# CRD validation in `make check-k8s` (jsonschema usually comes with
+# kubernetes-validate; installed on its own when it did not).
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check jsonschema 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages jsonschema
+fi
+
 # npm packages of the infrastructure checks (lockfile committed; `npm ci`
 # again only when the lockfile changed since the last install).
 checks="$(dirname "$0")/../infrastructure/checks"

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use telemetry::{ConfigError, OpsConfig, TelemetryConfig, config};
+use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config};
 
 pub const DEFAULT_HTTP_PORT: u16 = 3003;
 pub const DEFAULT_GATEWAY_URL: &str = "http://localhost:3001";
@@ -49,8 +49,10 @@ impl Config {
             host: config::var("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             http_port: config::port(&["PORT", "BOT_HTTP_PORT"], DEFAULT_HTTP_PORT)?,
             gateway_url: config::http_url_or("GATEWAY_URL", DEFAULT_GATEWAY_URL)?,
-            gateway_api_key: config::var("GATEWAY_API_KEY")
-                .unwrap_or_else(|| DEFAULT_GATEWAY_API_KEY.to_owned()),
+            gateway_api_key: gateway_api_key(
+                config::var("GATEWAY_API_KEY"),
+                telemetry.environment,
+            )?,
             discord_token: config::var("DISCORD_TOKEN"),
             shards: ShardSelection::parse(
                 config::var("DISCORD_SHARDS").as_deref(),
@@ -60,6 +62,31 @@ impl Config {
             ops: OpsConfig::from_env(telemetry.environment)?,
             telemetry,
         })
+    }
+}
+
+/// `GATEWAY_API_KEY`: the development key by default, in development only.
+/// Elsewhere the gateway never accepts it, so starting with it would only
+/// turn into 401s on every forwarded event: refuse it at startup instead.
+fn gateway_api_key(raw: Option<String>, environment: Environment) -> Result<String, ConfigError> {
+    const VAR: &str = "GATEWAY_API_KEY";
+    match raw {
+        _ if environment == Environment::Development => {
+            Ok(raw.unwrap_or_else(|| DEFAULT_GATEWAY_API_KEY.to_owned()))
+        }
+        None => Err(ConfigError::new(
+            VAR,
+            "",
+            format!("required in {environment} (one of the gateway's GATEWAY_API_KEYS)"),
+        )),
+        Some(key) if key.trim() == DEFAULT_GATEWAY_API_KEY => Err(ConfigError::new(
+            VAR,
+            &key,
+            format!(
+                "the development key is refused in {environment}: set one of the gateway's GATEWAY_API_KEYS"
+            ),
+        )),
+        Some(key) => Ok(key),
     }
 }
 
@@ -129,6 +156,22 @@ impl ShardSelection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_development_key_is_refused_outside_development() {
+        let key = |raw: Option<&str>, environment| {
+            gateway_api_key(raw.map(str::to_owned), environment).map_err(|e| e.var)
+        };
+        assert_eq!(key(None, Environment::Development), Ok("dev-key".into()));
+        assert_eq!(key(Some("k1"), Environment::Production), Ok("k1".into()));
+        for environment in [Environment::Staging, Environment::Production] {
+            assert_eq!(key(None, environment), Err("GATEWAY_API_KEY".into()));
+            assert_eq!(
+                key(Some("dev-key"), environment),
+                Err("GATEWAY_API_KEY".into())
+            );
+        }
+    }
 
     #[test]
     fn unset_means_autosharding() {

@@ -5,8 +5,6 @@
 
 use testkit::{ServiceBuilder, assert_config_error};
 
-use axum::{Router, http::StatusCode};
-
 #[tokio::test]
 async fn answers_live_on_an_ephemeral_port() {
     let mut service = ServiceBuilder::new("bot").spawn();
@@ -72,27 +70,29 @@ fn shard_variables_are_validated_naming_the_variable() {
     );
 }
 
-/// Stands in for Discord's REST API (through `DISCORD_API_PROXY`) and refuses
-/// every token, as Discord does with a revoked one.
-async fn discord_refusing_tokens() -> String {
-    let app = Router::new().fallback(|| async {
-        (
-            StatusCode::UNAUTHORIZED,
-            [("content-type", "application/json")],
-            r#"{"message": "401: Unauthorized", "code": 0}"#,
-        )
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+#[test]
+fn outside_development_the_development_gateway_key_is_refused() {
+    for (environment, key) in [
+        ("production", Some("dev-key")),
+        ("staging", Some("dev-key")),
+        ("production", None),
+    ] {
+        let mut env = vec![("ENVIRONMENT", environment)];
+        env.extend(key.map(|key| ("GATEWAY_API_KEY", key)));
+        let (status, stderr) = testkit::run_to_exit("bot", &env);
+        assert_eq!(status.code(), Some(2), "{env:?}: stderr:\n{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{env:?}: stderr:\n{stderr}");
+        assert!(
+            stderr.contains("GATEWAY_API_KEY="),
+            "{env:?}: stderr:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{env:?}: stderr:\n{stderr}");
+    }
 }
 
 #[tokio::test]
 async fn a_refused_token_is_logged_and_the_process_stays_up() {
-    let discord = discord_refusing_tokens().await;
+    let discord = testkit::discord::refusing_tokens().await;
     let mut service = ServiceBuilder::new("bot")
         .env("DISCORD_TOKEN", "not-a-valid-token")
         .env("DISCORD_API_PROXY", &discord)

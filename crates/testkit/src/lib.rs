@@ -2,6 +2,7 @@
 //! service binary as a real process on an ephemeral port, wait by polling
 //! with a deadline (never a fixed sleep), and clean up every process started.
 
+pub mod discord;
 pub mod loki;
 pub mod otlp;
 pub mod postgres;
@@ -141,9 +142,16 @@ impl ServiceBuilder {
     /// A workspace binary on a fresh loopback port (passed as `PORT`), with
     /// no colour, development defaults and a throwaway `.env`-free cwd.
     pub fn new(name: &str) -> Self {
+        Self::with_program(name, binary(name), &[])
+    }
+
+    /// As [`ServiceBuilder::new`], but runs `program` with `args` (e.g. the
+    /// shell wrapper a manifest starts the binary through).
+    pub fn with_program(name: &str, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Self {
         let port = free_port();
-        let mut command = Command::new(binary(name));
+        let mut command = Command::new(program);
         command
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOST", "127.0.0.1")
