@@ -193,7 +193,7 @@ async fn metrics_is_prometheus_text_with_process_and_build_info() {
     ));
     assert!(body.contains("http_requests_in_flight"));
     assert!(body.contains(&format!(
-        r#"build_info{{git_sha="{}",service="testsvc",version="1.2.3"}} 1"#,
+        r#"build_info{{service="testsvc",version="1.2.3",git_sha="{}"}} 1"#,
         telemetry::metrics::GIT_SHA
     )));
     if cfg!(target_os = "linux") {
@@ -247,16 +247,16 @@ async fn request_id_is_propagated_or_generated_and_echoed() {
 }
 
 /// Number of series of `http_requests_total` plus
-/// `http_request_duration_seconds` in the default registry.
+/// `http_request_duration_seconds` on `/metrics`.
 fn http_series() -> usize {
-    prometheus::gather()
-        .iter()
-        .filter(|family| {
-            family.name() == "http_requests_total"
-                || family.name() == "http_request_duration_seconds"
+    telemetry::metrics::encode()
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            line.starts_with("http_requests_total{")
+                || line.starts_with("http_request_duration_seconds_count{")
         })
-        .map(|family| family.get_metric().len())
-        .sum()
+        .count()
 }
 
 #[tokio::test]

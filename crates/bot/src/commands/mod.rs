@@ -13,7 +13,7 @@ use std::{
 };
 
 use poise::{CreateReply, serenity_prelude as serenity};
-use prometheus::IntCounterVec;
+use telemetry::metrics::CounterVec;
 use tracing::Instrument;
 
 use crate::clients::GatewayClient;
@@ -28,8 +28,8 @@ pub type Error = serenity::Error;
 pub type Context<'a> = poise::Context<'a, Data, Error>;
 
 /// `discord_commands_total{command,outcome}`.
-pub static COMMANDS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    crate::metrics::counter_vec(
+pub static COMMANDS_TOTAL: LazyLock<CounterVec> = LazyLock::new(|| {
+    telemetry::metrics::counter_vec(
         "discord_commands_total",
         "Slash commands handled, by command and outcome (ok, invalid, forbidden, unavailable, rate_limited, error)",
         &["command", "outcome"],

@@ -13,20 +13,18 @@ use std::{
 
 use axum::body::Bytes;
 use http::{HeaderMap, Method};
-use prometheus::{HistogramOpts, HistogramVec};
+use telemetry::metrics::HistogramVec;
 
 /// Time of each call to an upstream, by upstream.
 pub static UPSTREAM_REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
-    let opts = HistogramOpts::new(
+    telemetry::metrics::histogram_vec(
         "upstream_request_duration_seconds",
         "Duration of calls from the gateway to an upstream, by upstream",
+        &["upstream"],
+        &[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ],
     )
-    .buckets(vec![
-        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ]);
-    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
-    let histogram = HistogramVec::new(opts, &["upstream"]).expect("valid histogram definition");
-    crate::metrics::register(histogram)
 });
 
 const UPSTREAM: &str = "backend";

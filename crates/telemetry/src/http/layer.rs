@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 
 use super::{
     labels::{method_label, route_label},
-    metrics::{InFlight, REQUEST_DURATION, REQUESTS_TOTAL},
+    metrics::{DurationLabels, InFlight, REQUEST_DURATION, REQUESTS_TOTAL, RequestLabels},
     request_id::{REQUEST_ID_HEADER, RequestId},
 };
 
@@ -80,12 +80,16 @@ where
             let mut response = result?;
             let elapsed = start.elapsed();
             let status = response.status().as_u16();
-            REQUESTS_TOTAL
-                .with_label_values(&[method, route.as_str(), &status.to_string()])
-                .inc();
-            REQUEST_DURATION
-                .with_label_values(&[method, route.as_str()])
-                .observe(elapsed.as_secs_f64());
+            let labels = RequestLabels {
+                method,
+                route,
+                status,
+            };
+            REQUESTS_TOTAL.get(&labels).inc();
+            let RequestLabels { method, route, .. } = labels;
+            let duration = DurationLabels { method, route };
+            REQUEST_DURATION.observe(&duration, elapsed.as_secs_f64());
+            let route = duration.route;
             if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }

@@ -1,0 +1,130 @@
+//! The process-wide registry every definition goes through.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock},
+};
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric},
+    metrics::{MetricType, gauge::ConstGauge},
+    registry::{Metric, Registry},
+};
+
+struct Global {
+    registry: Registry,
+    /// Exposed names (counters with their `_total`), to refuse duplicates.
+    names: BTreeSet<String>,
+    /// The closures behind [`gauge_fn`], by name: a later definition
+    /// replaces the source rather than adding a second series.
+    fn_gauges: Vec<(String, Arc<FnGauge>)>,
+}
+
+static GLOBAL: LazyLock<Mutex<Global>> = LazyLock::new(|| {
+    Mutex::new(Global {
+        registry: Registry::default(),
+        names: BTreeSet::new(),
+        fn_gauges: Vec::new(),
+    })
+});
+
+/// The registry, also after a panic elsewhere while it was held (its state
+/// is a list of metrics; nothing is left half-written).
+fn global() -> MutexGuard<'static, Global> {
+    GLOBAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Registers `metric` under `name` (as exposed: a counter's name ends in
+/// `_total`, which the registry wants without). A duplicate is logged and
+/// not exported.
+pub(super) fn register(name: &str, help: &str, metric: impl Metric) {
+    let base = match metric.metric_type() {
+        MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
+        _ => name,
+    };
+    let mut global = global();
+    if !global.names.insert(name.to_owned()) {
+        drop(global);
+        tracing::error!(
+            context = "Metrics",
+            metric = name,
+            "metric defined twice; the second definition is not exported"
+        );
+        return;
+    }
+    global.registry.register(base, help, metric);
+}
+
+/// Runs `encode` with the registry held.
+pub(super) fn with_registry<T>(encode: impl FnOnce(&Registry) -> T) -> T {
+    encode(&global().registry)
+}
+
+pub(super) fn register_collector(name: &str, collector: impl Collector) -> bool {
+    let mut global = global();
+    if !global.names.insert(name.to_owned()) {
+        return false;
+    }
+    global.registry.register_collector(Box::new(collector));
+    true
+}
+
+/// Every exposed metric name (for tests and diagnostics).
+pub fn registered_names() -> Vec<String> {
+    global().names.iter().cloned().collect()
+}
+
+type Source = Box<dyn Fn() -> f64 + Send + Sync>;
+
+/// A gauge whose value is read at scrape time.
+struct FnGauge {
+    name: String,
+    help: String,
+    source: RwLock<Source>,
+}
+
+impl std::fmt::Debug for FnGauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnGauge").field("name", &self.name).finish()
+    }
+}
+
+impl Collector for FnGauge {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let value = (self.source.read().unwrap_or_else(PoisonError::into_inner))();
+        let gauge = ConstGauge::new(value);
+        let metric =
+            encoder.encode_descriptor(&self.name, &self.help, None, gauge.metric_type())?;
+        gauge.encode(metric)
+    }
+}
+
+/// A gauge read from `source` at each scrape (a pool's size, a queue's
+/// depth): nothing to keep in sync. Defining the name again replaces the
+/// source (the latest owner is the one reported). `source` runs with the
+/// registry held: it must not define metrics.
+pub fn gauge_fn(name: &str, help: &str, source: impl Fn() -> f64 + Send + Sync + 'static) {
+    let source: Source = Box::new(source);
+    let mut global = global();
+    if let Some((_, gauge)) = global.fn_gauges.iter().find(|(n, _)| n == name) {
+        *gauge.source.write().unwrap_or_else(PoisonError::into_inner) = source;
+        return;
+    }
+    if !global.names.insert(name.to_owned()) {
+        drop(global);
+        tracing::error!(
+            context = "Metrics",
+            metric = name,
+            "metric defined twice; the second definition is not exported"
+        );
+        return;
+    }
+    let gauge = Arc::new(FnGauge {
+        name: name.to_owned(),
+        help: help.to_owned(),
+        source: RwLock::new(source),
+    });
+    global.fn_gauges.push((name.to_owned(), gauge.clone()));
+    global.registry.register_collector(Box::new(gauge));
+}
