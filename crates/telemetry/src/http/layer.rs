@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 
 use super::{
     labels::{method_label, route_label},
-    metrics::{DurationLabels, InFlight, REQUEST_DURATION, REQUESTS_TOTAL, RequestLabels},
+    metrics::{InFlight, SERVER_DURATION, ServerLabels},
     request_id::{REQUEST_ID_HEADER, RequestId},
 };
 
@@ -80,16 +80,15 @@ where
             let mut response = result?;
             let elapsed = start.elapsed();
             let status = response.status().as_u16();
-            let labels = RequestLabels {
-                method,
-                route,
-                status,
+            let labels = ServerLabels {
+                http_request_method: method,
+                http_route: route,
+                http_response_status_code: status,
             };
-            REQUESTS_TOTAL.get(&labels).inc();
-            let RequestLabels { method, route, .. } = labels;
-            let duration = DurationLabels { method, route };
-            REQUEST_DURATION.observe(&duration, elapsed.as_secs_f64());
-            let route = duration.route;
+            // Observed here, inside the server span: a sampled request
+            // becomes the exemplar of its bucket.
+            SERVER_DURATION.observe(&labels, elapsed.as_secs_f64());
+            let route = labels.http_route;
             if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
