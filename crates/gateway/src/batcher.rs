@@ -65,6 +65,7 @@ impl EventQueue {
 /// and the remaining events are flushed.
 pub fn spawn(client: BackendClient, batching: Batching) -> (EventQueue, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(batching.queue_capacity);
+    telemetry::metrics::expose_queue(&sender);
     let task = tokio::spawn(run(receiver, client, batching));
     (EventQueue { sender }, task)
 }

@@ -88,6 +88,9 @@ async fn metrics_token_guards_metrics_only() {
         "{body}"
     );
     assert!(body.contains("process_resident_memory_bytes"));
+    // Saturation of the event batcher: depth and capacity of its queue.
+    assert!(body.contains("event_queue_depth 0"), "{body}");
+    assert!(body.contains("event_queue_capacity "), "{body}");
 }
 
 #[test]

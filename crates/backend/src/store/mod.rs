@@ -10,6 +10,7 @@
 mod events;
 mod guilds;
 mod members;
+mod metrics;
 mod migrations;
 mod moderation;
 mod stats;
@@ -26,6 +27,7 @@ use telemetry::metrics::HistogramVec;
 use tracing::Instrument;
 
 pub use events::EVENTS_INGESTED;
+pub use metrics::{expose_pool, spawn_business_gauges};
 pub use migrations::MIGRATOR;
 
 use crate::snowflake::IdGenerator;
@@ -186,6 +188,7 @@ impl Store {
         StoreError: From<E>,
     {
         let span = telemetry::trace::spans::db(self.engine.as_str(), verb, table);
+        let _in_flight = metrics::InFlight::start();
         let start = Instant::now();
         let result = query.instrument(span.clone()).await;
         if result.is_err() {

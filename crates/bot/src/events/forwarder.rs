@@ -75,6 +75,7 @@ impl EventForwarder {
         config: ForwarderConfig,
     ) -> (Self, ForwarderTask) {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
+        telemetry::metrics::expose_queue(&tx);
         let (close, closed) = oneshot::channel();
         let task = tokio::spawn(run(gateway, config, rx, closed));
         (Self { tx }, ForwarderTask { close, task })

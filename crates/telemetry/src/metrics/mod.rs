@@ -32,7 +32,7 @@ pub use endpoint::{
 };
 pub use exemplar::{TraceExemplar, sampled_trace_exemplar};
 pub use process::register_process_metrics;
-pub use registry::{gauge_fn, registered_names};
+pub use registry::{expose_queue, gauge_fn, registered_names};
 pub use types::{
     Counter, CounterFamily, CounterVec, FloatGauge, FloatGaugeVec, Gauge, GaugeVec, Histogram,
     HistogramFamily, HistogramVec, LabelValues, Labels, counter, counter_family, counter_vec,

@@ -100,6 +100,27 @@ impl Collector for FnGauge {
     }
 }
 
+/// `event_queue_depth` and `event_queue_capacity` of a bounded Tokio
+/// channel, read at each scrape through a weak handle (the gauges never
+/// keep the channel open; a closed one reads 0).
+pub fn expose_queue<T: Send + 'static>(sender: &tokio::sync::mpsc::Sender<T>) {
+    let capacity = sender.max_capacity();
+    let weak = sender.downgrade();
+    gauge_fn(
+        "event_queue_depth",
+        "Events waiting in the bounded event queue",
+        move || {
+            weak.upgrade()
+                .map_or(0.0, |sender| (capacity - sender.capacity()) as f64)
+        },
+    );
+    gauge_fn(
+        "event_queue_capacity",
+        "Events the bounded event queue holds at most (beyond, events are refused and counted)",
+        move || capacity as f64,
+    );
+}
+
 /// A gauge read from `source` at each scrape (a pool's size, a queue's
 /// depth): nothing to keep in sync. Defining the name again replaces the
 /// source (the latest owner is the one reported). `source` runs with the
