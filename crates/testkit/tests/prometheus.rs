@@ -162,7 +162,9 @@ async fn prometheus_scrapes_the_three_services_and_the_red_panels_have_data() {
         .spawn();
     bot.wait_live().await;
 
-    // Demo traffic: a probe route on each, a path no route matches.
+    // Demo traffic: a probe route on each, a path no route matches, and a
+    // gateway API call (refused without a key: still an API request the
+    // SLO counts).
     let client = http_client();
     for service in [&backend, &gateway, &bot] {
         for path in ["/live", "/health", "/no/such/route"] {
@@ -171,6 +173,11 @@ async fn prometheus_scrapes_the_three_services_and_the_red_panels_have_data() {
             }
         }
     }
+    client
+        .get(gateway.url("/api/guilds/1"))
+        .send()
+        .await
+        .unwrap();
 
     let config = scrape_config(
         "1s",
