@@ -116,7 +116,10 @@ fn bench(c: &mut Criterion) {
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("HTTP request");
         let _entered = span.enter();
-        assert!(metrics::sampled_trace_exemplar().is_some(), "the span is sampled");
+        assert!(
+            metrics::sampled_trace_exemplar().is_some(),
+            "the span is sampled"
+        );
         group.bench_function(
             "after: prometheus-client semconv histogram, sampled span (exemplar)",
             |b| {

@@ -149,3 +149,53 @@ pub fn gauge_fn(name: &str, help: &str, source: impl Fn() -> f64 + Send + Sync +
     global.fn_gauges.push((name.to_owned(), gauge.clone()));
     global.registry.register_collector(Box::new(gauge));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposed() -> String {
+        super::super::encode().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_second_definition_of_a_name_is_not_exported_and_does_not_panic() {
+        let first = super::super::counter("registry_test_duplicate_total", "first");
+        let second = super::super::counter("registry_test_duplicate_total", "second");
+        first.inc();
+        second.inc_by(5);
+        let text = exposed();
+        assert!(text.contains("registry_test_duplicate_total 1\n"), "{text}");
+        assert_eq!(
+            text.matches("# TYPE registry_test_duplicate_total").count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_gauge_fn_reads_its_latest_source_at_scrape_time() {
+        gauge_fn("registry_test_fn_gauge", "test", || 1.0);
+        assert!(exposed().contains("registry_test_fn_gauge 1.0\n"));
+        gauge_fn("registry_test_fn_gauge", "test", || 2.5);
+        let text = exposed();
+        assert!(text.contains("registry_test_fn_gauge 2.5\n"), "{text}");
+        assert_eq!(text.matches("# TYPE registry_test_fn_gauge").count(), 1);
+    }
+
+    #[test]
+    fn a_queue_reads_zero_once_closed_and_never_keeps_it_open() {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<u8>(8);
+        expose_queue(&sender);
+        sender.try_send(1).unwrap();
+        sender.try_send(2).unwrap();
+        let text = exposed();
+        assert!(text.contains("event_queue_depth 2.0\n"), "{text}");
+        assert!(text.contains("event_queue_capacity 8.0\n"), "{text}");
+        drop(sender);
+        // Only the gauges' weak handle is left: the channel is closed.
+        assert_eq!(receiver.blocking_recv(), Some(1));
+        assert_eq!(receiver.blocking_recv(), Some(2));
+        assert_eq!(receiver.blocking_recv(), None);
+        assert!(exposed().contains("event_queue_depth 0.0\n"));
+    }
+}
