@@ -38,6 +38,17 @@ if (!derived.some((field) => uids.get(field.datasourceUid) === "tempo" && /trace
 }
 const tempo = datasources.find((ds) => ds.type === "tempo");
 if (uids.get(tempo?.jsonData?.tracesToLogsV2?.datasourceUid) !== "loki") problem("datasources", "Tempo needs trace-to-logs → Loki");
+if (uids.get(tempo?.jsonData?.serviceMap?.datasourceUid) !== "prometheus") problem("datasources", "Tempo's service map needs → Prometheus");
+const prometheusDs = datasources.find((ds) => ds.type === "prometheus");
+if (!(prometheusDs?.jsonData?.exemplarTraceIdDestinations ?? []).some((d) => d.name === "trace_id" && uids.get(d.datasourceUid) === "tempo")) {
+  problem("datasources", "Prometheus needs exemplarTraceIdDestinations trace_id → Tempo");
+}
+for (const file of ["docker/docker-compose.yml", "docker/docker-compose.prod.yml"]) {
+  const command = readYaml(file).services?.prometheus?.command ?? [];
+  for (const flag of ["--enable-feature=exemplar-storage", "--web.enable-remote-write-receiver"]) {
+    if (!command.includes(flag)) problem(file, `prometheus needs ${flag}`);
+  }
+}
 
 // --- dashboards ----------------------------------------------------------------
 const logql = []; // [where, expr]
@@ -109,15 +120,17 @@ function checkAlerts(ruleFile) {
   }
   return alerts;
 }
-const promAlerts = checkAlerts("prometheus/rules/alerts.yml");
-const expected = ["HighErrorRate", "HighResponseTime", "ApplicationDown", "BotDisconnected", "LogShippingDropping"];
-for (const name of expected) if (!promAlerts.some((a) => a.alert === name)) problem("prometheus/rules/alerts.yml", `missing alert ${name}`);
-// promtool runs the tests; here we make sure none is missing.
-const cases = (readYaml("prometheus/tests/alerts.test.yml").tests ?? []).flatMap((t) => t.alert_rule_test ?? []);
+const yamlFiles = (dir) => readdirSync(join(infra, dir)).filter((f) => f.endsWith(".yml")).map((f) => `${dir}/${f}`);
+const promAlerts = yamlFiles("prometheus/rules").flatMap((file) => checkAlerts(file));
+const expected = ["HighErrorRate", "HighResponseTime", "ApplicationDown", "BotDisconnected", "LogShippingDropping",
+  "EventQueueSaturated", "DatabasePoolExhausted", "SLOErrorBudgetBurnFast", "SLOErrorBudgetBurnSlow"];
+for (const name of expected) if (!promAlerts.some((a) => a.alert === name)) problem("prometheus/rules", `missing alert ${name}`);
+// promtool runs the tests (every file of tests/); here we make sure none is missing.
+const cases = yamlFiles("prometheus/tests").flatMap((file) => (readYaml(file).tests ?? []).flatMap((t) => t.alert_rule_test ?? []));
 for (const { alert } of promAlerts) {
   const mine = cases.filter((c) => c.alertname === alert);
-  if (!mine.some((c) => (c.exp_alerts ?? []).length > 0)) problem("prometheus/tests/alerts.test.yml", `no firing test for ${alert}`);
-  if (!mine.some((c) => (c.exp_alerts ?? []).length === 0)) problem("prometheus/tests/alerts.test.yml", `no quiet test for ${alert}`);
+  if (!mine.some((c) => (c.exp_alerts ?? []).length > 0)) problem("prometheus/tests", `no firing test for ${alert}`);
+  if (!mine.some((c) => (c.exp_alerts ?? []).length === 0)) problem("prometheus/tests", `no quiet test for ${alert}`);
 }
 const lokiRuleDir = "loki/rules/fake";
 for (const file of readdirSync(join(infra, lokiRuleDir))) {
@@ -199,6 +212,10 @@ for (const file of ["tempo/tempo.yaml", "tempo/tempo-prod.yaml"]) {
     // Tempo 3: retention moved from the removed compactor to the backend worker.
     "backend_worker.compaction.block_retention": present,
   });
+  const processors = get(readYaml(file), "overrides.defaults.metrics_generator.processors") ?? [];
+  for (const processor of ["service-graphs", "span-metrics"]) {
+    if (!processors.includes(processor)) problem(file, `metrics_generator needs the ${processor} processor`);
+  }
 }
 
 // --- Engine config formats (no Loki/Tempo binary runs here: their documented keys) --

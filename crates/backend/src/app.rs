@@ -35,6 +35,8 @@ pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    crate::store::expose_pool(&store, config.database_max_connections);
+    let business_gauges = crate::store::spawn_business_gauges(store.clone());
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     // Readiness: the database answers and every migration is applied.
@@ -62,6 +64,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.request_timeout,
     );
     telemetry::serve(listener, app, ops.shutdown()).await?;
+    business_gauges.abort();
     store.close().await;
     Ok(())
 }

@@ -45,9 +45,20 @@ async fn probes_and_metrics_answer() {
     assert_eq!(response.status().as_u16(), 404);
     let metrics = backend.get_text("/metrics").await;
     assert!(
-        metrics.contains(r#"route="unmatched",status="404""#),
+        metrics.contains(r#"http_route="unmatched",http_response_status_code="404""#),
         "{metrics}"
     );
+    // Saturation and business gauges of the database.
+    for gauge in [
+        "db_client_connection_used ",
+        "db_client_connection_idle ",
+        "db_client_connection_max ",
+        "db_client_connection_pending_requests ",
+        "guilds_known ",
+        "members_seen_24h ",
+    ] {
+        assert!(metrics.contains(gauge), "missing {gauge}: {metrics}");
+    }
     assert!(!metrics.contains("/no/such/path"));
     let _ = std::fs::remove_dir_all(dir);
 }

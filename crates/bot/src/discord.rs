@@ -14,7 +14,7 @@ use poise::serenity_prelude::{
     self as serenity, ConnectionStage, ShardId, ShardManager, gateway::GatewayError,
     http::HttpError,
 };
-use prometheus::{GaugeVec, IntGaugeVec};
+use telemetry::metrics::{FloatGaugeVec, GaugeVec};
 
 use crate::{
     clients::GatewayClient,
@@ -24,8 +24,8 @@ use crate::{
 };
 
 /// `discord_shard_latency_seconds{shard}`: last heartbeat round trip.
-pub static SHARD_LATENCY: LazyLock<GaugeVec> = LazyLock::new(|| {
-    crate::metrics::gauge_vec(
+pub static SHARD_LATENCY: LazyLock<FloatGaugeVec> = LazyLock::new(|| {
+    telemetry::metrics::float_gauge_vec(
         "discord_shard_latency_seconds",
         "Heartbeat latency of each Discord shard run by this process",
         &["shard"],
@@ -35,8 +35,8 @@ pub static SHARD_LATENCY: LazyLock<GaugeVec> = LazyLock::new(|| {
 /// `discord_gateway_connected{shard}`: 1 while the shard is connected. One
 /// series per shard so a replica with one shard down is visible;
 /// `min(discord_gateway_connected)` is the process-wide view.
-pub static GATEWAY_CONNECTED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    crate::metrics::int_gauge_vec(
+pub static GATEWAY_CONNECTED: LazyLock<GaugeVec> = LazyLock::new(|| {
+    telemetry::metrics::gauge_vec(
         "discord_gateway_connected",
         "1 while the Discord shard is connected, 0 otherwise, per shard run by this process",
         &["shard"],

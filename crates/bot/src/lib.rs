@@ -11,7 +11,6 @@ pub mod commands;
 pub mod config;
 pub mod discord;
 pub mod events;
-mod metrics;
 
 /// Who the bot is, for telemetry.
 pub const SERVICE: telemetry::ServiceInfo = telemetry::ServiceInfo {

@@ -247,3 +247,19 @@ async fn modlog_without_history_says_so() {
         Some("<@80351110224678913> has no moderation history.")
     );
 }
+
+#[tokio::test]
+async fn every_command_is_timed_by_command_and_outcome() {
+    let reply = bot::commands::instrumented("timed_probe", Some(GUILD), async {
+        bot::commands::Reply::failure(Outcome::Invalid, "nope")
+    })
+    .await;
+    assert_eq!(reply.outcome, Outcome::Invalid);
+    let metrics = telemetry::metrics::encode().unwrap();
+    assert!(
+        metrics.contains(
+            r#"discord_command_duration_seconds_count{command="timed_probe",outcome="invalid"} 1"#
+        ),
+        "{metrics}"
+    );
+}

@@ -209,4 +209,14 @@ async fn an_unreachable_gateway_is_reported_as_such() {
         client.guild_stats(1, "24h").await,
         Err(GatewayError::Unreachable(_))
     ));
+    // Every call to the gateway is timed, a failed one with its error type.
+    let metrics = telemetry::metrics::encode().unwrap();
+    assert!(
+        metrics.lines().any(|line| {
+            line.starts_with("http_client_request_duration_seconds_count{")
+                && line.contains(r#"server_address="127.0.0.1""#)
+                && line.contains(r#"error_type="connect""#)
+        }),
+        "{metrics}"
+    );
 }

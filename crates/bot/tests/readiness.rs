@@ -33,5 +33,5 @@ async fn without_a_token_ready_is_503_naming_the_variable() {
         metrics.contains(r#"health_check_up{check="discord"} 0"#),
         "{metrics}"
     );
-    assert!(metrics.contains(r#"build_info{git_sha="#));
+    assert!(metrics.contains(r#"build_info{service="bot",version="#));
 }

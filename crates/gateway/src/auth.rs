@@ -10,19 +10,16 @@ use axum::{
     response::Response,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock, clock::DefaultClock};
-use prometheus::IntCounter;
+use telemetry::metrics::Counter;
 
 use crate::{app::AppState, config::RateLimit, error::GatewayError};
 
 /// Requests refused with 429.
-pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
-    let counter = IntCounter::new(
+pub static RATE_LIMITED: LazyLock<Counter> = LazyLock::new(|| {
+    telemetry::metrics::counter(
         "rate_limited_total",
         "Requests refused by the per-key rate limit",
     )
-    .expect("valid counter definition");
-    crate::metrics::register(counter)
 });
 
 /// The accepted keys and one token bucket per key (the key set is fixed, so

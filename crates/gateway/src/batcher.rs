@@ -7,7 +7,7 @@ use std::{sync::LazyLock, time::Duration};
 
 use axum::body::Bytes;
 use http::{HeaderMap, HeaderValue, Method, header};
-use prometheus::{IntCounterVec, Opts};
+use telemetry::metrics::CounterVec;
 use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 
 use crate::{
@@ -20,17 +20,12 @@ use crate::{
 /// Events by type and outcome: `forwarded`, `rejected` (the backend refused
 /// the batch), `dropped` (the backend could not be reached in time) or
 /// `queue_full` (refused to the bot with a 503).
-pub static EVENTS_FORWARDED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
-    let counter = IntCounterVec::new(
-        Opts::new(
-            "events_forwarded_total",
-            "Events received from the bot, by type and outcome",
-        ),
+pub static EVENTS_FORWARDED: LazyLock<CounterVec> = LazyLock::new(|| {
+    telemetry::metrics::counter_vec(
+        "events_forwarded_total",
+        "Events received from the bot, by type and outcome",
         &["type", "outcome"],
     )
-    .expect("valid counter definition");
-    crate::metrics::register(counter)
 });
 
 /// A batch the backend cannot take because it is down is retried (the
@@ -70,6 +65,7 @@ impl EventQueue {
 /// and the remaining events are flushed.
 pub fn spawn(client: BackendClient, batching: Batching) -> (EventQueue, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(batching.queue_capacity);
+    telemetry::metrics::expose_queue(&sender);
     let task = tokio::spawn(run(receiver, client, batching));
     (EventQueue { sender }, task)
 }

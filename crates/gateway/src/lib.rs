@@ -10,7 +10,6 @@ pub mod clients;
 pub mod config;
 pub mod error;
 pub mod events;
-mod metrics;
 pub mod routes;
 
 pub use app::AppState;

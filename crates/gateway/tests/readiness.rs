@@ -84,10 +84,13 @@ async fn metrics_token_guards_metrics_only() {
     let body = response.text().await.unwrap();
     assert!(body.contains(r#"service="gateway""#), "{body}");
     assert!(
-        body.contains(r#"http_requests_total{method="GET",route="/live",status="200"}"#),
+        body.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/live",http_response_status_code="200"}"#),
         "{body}"
     );
     assert!(body.contains("process_resident_memory_bytes"));
+    // Saturation of the event batcher: depth and capacity of its queue.
+    assert!(body.contains("event_queue_depth 0"), "{body}");
+    assert!(body.contains("event_queue_capacity "), "{body}");
 }
 
 #[test]

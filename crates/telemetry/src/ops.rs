@@ -15,7 +15,7 @@ use crate::{
     ServiceInfo,
     config::{ConfigError, Environment},
     health::{Check, Health, HealthSettings},
-    metrics::{MetricsConfig, metrics_handler, record_build_info},
+    metrics::{MetricsConfig, metrics_handler, record_build_info, register_process_metrics},
     shutdown::{Shutdown, ShutdownConfig},
 };
 
@@ -49,6 +49,7 @@ impl Ops {
     /// Also sets `build_info`.
     pub fn new(service: ServiceInfo, config: &OpsConfig) -> Self {
         record_build_info(service);
+        register_process_metrics();
         Self {
             service,
             metrics: config.metrics.clone(),

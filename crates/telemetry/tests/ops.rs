@@ -181,19 +181,26 @@ async fn metrics_is_prometheus_text_with_process_and_build_info() {
             .unwrap()
             .starts_with("text/plain; version=0.0.4"),
     );
+    let series = r#"http_request_method="GET",http_route="/api/guilds/{id}",http_response_status_code="200""#;
     assert!(
-        body.contains(
-            r#"http_requests_total{method="GET",route="/api/guilds/{id}",status="200"} 1"#
-        ),
+        body.contains(&format!(
+            "http_server_request_duration_seconds_count{{{series}}} 1"
+        )),
         "{body}"
     );
-    assert!(body.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/guilds/{id}\",le=\"0.005\"}"));
-    assert!(body.contains(
-        "http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/guilds/{id}\",le=\"10\"}"
-    ));
-    assert!(body.contains("http_requests_in_flight"));
+    // The semantic conventions' bucket boundaries, 5 ms to 10 s.
+    for le in ["0.005", "0.075", "0.75", "7.5", "10", "+Inf"] {
+        let bucket =
+            format!(r#"http_server_request_duration_seconds_bucket{{{series},le="{le}"}}"#);
+        assert!(body.contains(&bucket), "missing {bucket}");
+    }
+    assert!(body.contains("http_server_active_requests"));
+    assert!(
+        !body.contains("# EOF"),
+        "classic text unless OpenMetrics is asked for"
+    );
     assert!(body.contains(&format!(
-        r#"build_info{{git_sha="{}",service="testsvc",version="1.2.3"}} 1"#,
+        r#"build_info{{service="testsvc",version="1.2.3",git_sha="{}"}} 1"#,
         telemetry::metrics::GIT_SHA
     )));
     if cfg!(target_os = "linux") {
@@ -246,17 +253,13 @@ async fn request_id_is_propagated_or_generated_and_echoed() {
     assert!(generated.bytes().all(|b| b.is_ascii_hexdigit()));
 }
 
-/// Number of series of `http_requests_total` plus
-/// `http_request_duration_seconds` in the default registry.
+/// Number of series of `http_server_request_duration_seconds` on `/metrics`.
 fn http_series() -> usize {
-    prometheus::gather()
-        .iter()
-        .filter(|family| {
-            family.name() == "http_requests_total"
-                || family.name() == "http_request_duration_seconds"
-        })
-        .map(|family| family.get_metric().len())
-        .sum()
+    telemetry::metrics::encode()
+        .unwrap()
+        .lines()
+        .filter(|line| line.starts_with("http_server_request_duration_seconds_count{"))
+        .count()
 }
 
 #[tokio::test]
@@ -303,8 +306,8 @@ async fn ten_thousand_random_paths_do_not_add_series() {
     );
 
     let metrics = telemetry::metrics::encode().unwrap();
-    assert!(metrics.contains(r#"route="unmatched""#));
-    assert!(metrics.contains(r#"method="other""#));
+    assert!(metrics.contains(r#"http_route="unmatched""#));
+    assert!(metrics.contains(r#"http_request_method="other""#));
     assert!(!metrics.contains("wp-admin"));
 }
 
@@ -314,5 +317,35 @@ async fn server_errors_are_counted_with_their_status() {
     let app = app(&ops);
     get_path(&app, "/boom").await;
     let metrics = telemetry::metrics::encode().unwrap();
-    assert!(metrics.contains(r#"http_requests_total{method="GET",route="/boom",status="500"} 1"#));
+    assert!(metrics.contains(
+        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/boom",http_response_status_code="500"} 1"#
+    ));
+}
+
+#[tokio::test]
+async fn metrics_is_openmetrics_when_the_scraper_asks_for_it() {
+    let ops = Ops::new(SERVICE, &config(None));
+    let app = app(&ops);
+    get_path(&app, "/api/guilds/7").await;
+    // Prometheus' own default Accept header.
+    let request = Request::get("/metrics")
+        .header(
+            header::ACCEPT,
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, body) = call(&app, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text; version=1.0.0"),
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(body.contains("# TYPE http_server_request_duration_seconds histogram"));
+    // OpenMetrics names a counter's family without `_total`, its sample with.
+    assert!(body.contains("# TYPE process_cpu_seconds counter") || !cfg!(target_os = "linux"));
+    assert!(body.contains("process_cpu_seconds_total ") || !cfg!(target_os = "linux"));
 }

@@ -121,9 +121,19 @@ impl Prometheus {
         Self::start_on(free_port(), config).await
     }
 
+    /// [`Prometheus::start`] with exemplar storage on, as in compose
+    /// (`--enable-feature=exemplar-storage`).
+    pub async fn start_with_exemplars(config: &str) -> Self {
+        Self::launch(free_port(), config, &["--enable-feature=exemplar-storage"]).await
+    }
+
     /// [`Prometheus::start`] on a given port, for a config that scrapes
     /// Prometheus itself.
     pub async fn start_on(port: u16, config: &str) -> Self {
+        Self::launch(port, config, &[]).await
+    }
+
+    async fn launch(port: u16, config: &str, flags: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "testkit-prometheus-{}-{}",
             std::process::id(),
@@ -147,6 +157,7 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
+            .args(flags)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -214,6 +225,56 @@ impl Prometheus {
             ));
         }
         Ok(parse_result(&body["data"]))
+    }
+
+    /// `/api/v1/query_exemplars` for `expr` over the last `range`: the
+    /// exemplars' label sets (e.g. `trace_id`), whatever series they belong to.
+    pub async fn query_exemplars(
+        &self,
+        expr: &str,
+        range: Duration,
+    ) -> Result<Vec<BTreeMap<String, String>>, String> {
+        let end = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|error| error.to_string())?
+            .as_secs_f64();
+        let start = end - range.as_secs_f64();
+        let response = self
+            .client
+            .post(self.url("/api/v1/query_exemplars"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "query={}&start={start:.3}&end={:.3}",
+                form_encode(expr),
+                end + 1.0
+            ))
+            .send()
+            .await
+            .map_err(|error| format!("request failed: {error}"))?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|error| format!("invalid JSON answer: {error}"))?;
+        if body["status"] != "success" {
+            return Err(format!("{}", body["error"]));
+        }
+        Ok(body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+            .map(|exemplar| {
+                exemplar["labels"]
+                    .as_object()
+                    .map(|labels| {
+                        labels
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect())
     }
 
     /// Waits until every scrape target of `jobs` is up; at the deadline, panics

@@ -24,17 +24,21 @@ fn infrastructure() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infrastructure")
 }
 
+/// Every rule file, as compose loads them (`rules/*.yml`).
 fn rule_files() -> Vec<PathBuf> {
-    ["alerts.yml", "recording.yml"]
-        .iter()
-        .map(|file| {
-            infrastructure()
-                .join("prometheus/rules")
-                .join(file)
-                .canonicalize()
-                .expect("rule file")
-        })
-        .collect()
+    let dir = infrastructure().join("prometheus/rules");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("rules directory")
+        .map(|entry| entry.expect("rules entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yml"))
+        .map(|path| path.canonicalize().expect("rule file"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 3,
+        "alerts, recording and SLO rules: {files:?}"
+    );
+    files
 }
 
 /// Every PromQL expression of the dashboards and the rule files.
@@ -90,7 +94,9 @@ async fn every_dashboard_and_rule_expression_evaluates_on_a_real_prometheus() {
         .wait_for_data(r#"up{job="prometheus"} == 1"#, DATA_DEADLINE)
         .await;
 
-    let broken = prometheus.query("sum(rate(http_requests_total[5m])").await;
+    let broken = prometheus
+        .query("sum(rate(http_server_request_duration_seconds_count[5m])")
+        .await;
     assert!(
         broken.is_err(),
         "an unbalanced parenthesis must be an error, got {broken:?}"
@@ -131,7 +137,7 @@ async fn every_dashboard_and_rule_expression_evaluates_on_a_real_prometheus() {
 }
 
 /// The three services, scraped every second after some traffic: all `up`,
-/// `http_requests_total` has the exercised routes, and the RED and process
+/// `http_server_request_duration_seconds` has the exercised routes, and the RED and process
 /// panels of the Service RED dashboard return data.
 #[tokio::test]
 async fn prometheus_scrapes_the_three_services_and_the_red_panels_have_data() {
@@ -156,7 +162,9 @@ async fn prometheus_scrapes_the_three_services_and_the_red_panels_have_data() {
         .spawn();
     bot.wait_live().await;
 
-    // Demo traffic: a probe route on each, a path no route matches.
+    // Demo traffic: a probe route on each, a path no route matches, and a
+    // gateway API call (refused without a key: still an API request the
+    // SLO counts).
     let client = http_client();
     for service in [&backend, &gateway, &bot] {
         for path in ["/live", "/health", "/no/such/route"] {
@@ -165,6 +173,11 @@ async fn prometheus_scrapes_the_three_services_and_the_red_panels_have_data() {
             }
         }
     }
+    client
+        .get(gateway.url("/api/guilds/1"))
+        .send()
+        .await
+        .unwrap();
 
     let config = scrape_config(
         "1s",
@@ -197,13 +210,16 @@ async fn prometheus_scrapes_the_three_services_and_the_red_panels_have_data() {
 
     for job in ["backend", "gateway", "bot"] {
         for route in ["/live", "unmatched"] {
-            let expr = format!(r#"http_requests_total{{job="{job}", route="{route}"}}"#);
+            let expr = format!(
+                r#"http_server_request_duration_seconds_count{{job="{job}", http_route="{route}"}}"#
+            );
             let result = prometheus.wait_for_data(&expr, DATA_DEADLINE).await;
             assert!(
-                result
-                    .samples
-                    .iter()
-                    .all(|(labels, _)| labels.get("method").is_some_and(|m| m == "GET")),
+                result.samples.iter().all(|(labels, _)| {
+                    labels
+                        .get("http_request_method")
+                        .is_some_and(|m| m == "GET")
+                }),
                 "{expr}: {result:?}"
             );
         }

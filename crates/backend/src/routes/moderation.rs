@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use axum::{Json, extract::State, http::StatusCode};
-use prometheus::{IntCounterVec, Opts};
+use telemetry::metrics::CounterVec;
 
 use super::members::next_cursor;
 use json_api::ApiJson;
@@ -13,21 +13,15 @@ use crate::{
     error::ApiError,
     extract::{GuildId, QueryParams},
     model::{ModerationAction, NewModerationAction, Page, now_ms},
-    store::register,
 };
 
 /// Moderation actions recorded, by action.
-pub static MODERATION_ACTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
-    let counter = IntCounterVec::new(
-        Opts::new(
-            "moderation_actions_total",
-            "Moderation actions recorded, by action",
-        ),
+pub static MODERATION_ACTIONS: LazyLock<CounterVec> = LazyLock::new(|| {
+    telemetry::metrics::counter_vec(
+        "moderation_actions_total",
+        "Moderation actions recorded, by action",
         &["action"],
     )
-    .expect("valid counter definition");
-    register(counter)
 });
 
 pub async fn create(

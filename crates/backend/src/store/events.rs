@@ -3,23 +3,21 @@
 
 use std::{collections::HashMap, sync::LazyLock};
 
-use prometheus::{IntCounterVec, Opts};
+use telemetry::metrics::CounterVec;
 
-use super::{Store, StoreError, members::record_seen, register};
+use super::{Store, StoreError, members::record_seen};
 use crate::{
     model::{Event, EventType},
     snowflake::Snowflake,
 };
 
 /// Events stored, by type.
-pub static EVENTS_INGESTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
-    let counter = IntCounterVec::new(
-        Opts::new("events_ingested_total", "Discord events ingested, by type"),
+pub static EVENTS_INGESTED: LazyLock<CounterVec> = LazyLock::new(|| {
+    telemetry::metrics::counter_vec(
+        "events_ingested_total",
+        "Discord events ingested, by type",
         &["type"],
     )
-    .expect("valid counter definition");
-    register(counter)
 });
 
 const MINUTE_MS: i64 = 60_000;

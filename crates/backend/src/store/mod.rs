@@ -10,6 +10,7 @@
 mod events;
 mod guilds;
 mod members;
+mod metrics;
 mod migrations;
 mod moderation;
 mod stats;
@@ -21,38 +22,27 @@ use std::{
     time::{Duration, Instant},
 };
 
-use prometheus::{HistogramOpts, HistogramVec};
 use sqlx::{AnyPool, any::AnyPoolOptions};
+use telemetry::metrics::HistogramVec;
 use tracing::Instrument;
 
 pub use events::EVENTS_INGESTED;
+pub use metrics::{expose_pool, spawn_business_gauges};
 pub use migrations::MIGRATOR;
 
 use crate::snowflake::IdGenerator;
 
 /// Time spent in each store operation, by operation (the store method).
 pub static DB_QUERY_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
-    let opts = HistogramOpts::new(
+    telemetry::metrics::histogram_vec(
         "db_query_duration_seconds",
         "Time spent in database operations, by operation",
+        &["operation"],
+        &[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ],
     )
-    .buckets(vec![
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    ]);
-    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
-    let histogram = HistogramVec::new(opts, &["operation"]).expect("valid histogram definition");
-    register(histogram)
 });
-
-/// Registers `collector` in the default registry and returns it; a second
-/// registration of the same name (impossible through a `LazyLock`) is ignored.
-pub(crate) fn register<C>(collector: C) -> C
-where
-    C: prometheus::core::Collector + Clone + 'static,
-{
-    let _ = prometheus::default_registry().register(Box::new(collector.clone()));
-    collector
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -206,6 +196,7 @@ impl Store {
         StoreError: From<E>,
     {
         let span = telemetry::trace::spans::db(self.engine.as_str(), verb, table);
+        let _in_flight = metrics::InFlight::start();
         let start = Instant::now();
         let result = query.instrument(span.clone()).await;
         if result.is_err() {

@@ -13,7 +13,7 @@ use std::{
 };
 
 use poise::{CreateReply, serenity_prelude as serenity};
-use prometheus::IntCounterVec;
+use telemetry::metrics::{CounterVec, HistogramVec};
 use tracing::Instrument;
 
 use crate::clients::GatewayClient;
@@ -28,11 +28,23 @@ pub type Error = serenity::Error;
 pub type Context<'a> = poise::Context<'a, Data, Error>;
 
 /// `discord_commands_total{command,outcome}`.
-pub static COMMANDS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    crate::metrics::counter_vec(
+pub static COMMANDS_TOTAL: LazyLock<CounterVec> = LazyLock::new(|| {
+    telemetry::metrics::counter_vec(
         "discord_commands_total",
         "Slash commands handled, by command and outcome (ok, invalid, forbidden, unavailable, rate_limited, error)",
         &["command", "outcome"],
+    )
+});
+
+/// `discord_command_duration_seconds{command,outcome}`: from the command's
+/// start to its reply being ready, with the command's trace as exemplar
+/// when it is sampled.
+pub static COMMAND_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    telemetry::metrics::histogram_vec(
+        "discord_command_duration_seconds",
+        "Time to handle a slash command, by command and outcome",
+        &["command", "outcome"],
+        telemetry::metrics::DURATION_BUCKETS,
     )
 });
 
@@ -85,6 +97,7 @@ pub async fn instrumented(
 ) -> Reply {
     let span = telemetry::trace::spans::discord_command(command, guild_id);
     async {
+        let start = std::time::Instant::now();
         let reply = logic.await;
         let span = tracing::Span::current();
         span.record("outcome", reply.outcome.as_str());
@@ -94,6 +107,10 @@ pub async fn instrumented(
         COMMANDS_TOTAL
             .with_label_values(&[command, reply.outcome.as_str()])
             .inc();
+        // Inside the command's span: a sampled command is its bucket's exemplar.
+        COMMAND_DURATION
+            .with_label_values(&[command, reply.outcome.as_str()])
+            .observe(start.elapsed().as_secs_f64());
         tracing::info!(
             outcome = reply.outcome.as_str(),
             "command /{command} handled"

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use prometheus::IntCounterVec;
+use telemetry::metrics::CounterVec;
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
@@ -18,8 +18,8 @@ use tracing::{Instrument, Span};
 use crate::clients::{GatewayApi, gateway::GatewayEvent};
 
 /// `discord_events_dropped_total{reason}`: `queue_full` or `gateway_error`.
-pub static EVENTS_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    crate::metrics::counter_vec(
+pub static EVENTS_DROPPED: LazyLock<CounterVec> = LazyLock::new(|| {
+    telemetry::metrics::counter_vec(
         "discord_events_dropped_total",
         "Discord events not delivered to the gateway, by reason (queue_full, gateway_error)",
         &["reason"],
@@ -75,6 +75,7 @@ impl EventForwarder {
         config: ForwarderConfig,
     ) -> (Self, ForwarderTask) {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
+        telemetry::metrics::expose_queue(&tx);
         let (close, closed) = oneshot::channel();
         let task = tokio::spawn(run(gateway, config, rx, closed));
         (Self { tx }, ForwarderTask { close, task })

@@ -11,14 +11,14 @@ use poise::serenity_prelude::{
     self as serenity, Context, EventHandler, GuildId, Member, Message, Ready,
     ShardStageUpdateEvent, User,
 };
-use prometheus::IntCounterVec;
+use telemetry::metrics::CounterVec;
 
 use crate::clients::gateway::GatewayEvent;
 pub use forwarder::{EventForwarder, EventSink, ForwarderConfig, ForwarderTask};
 
 /// `discord_events_total{event}`: events received from Discord.
-pub static EVENTS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    crate::metrics::counter_vec(
+pub static EVENTS_TOTAL: LazyLock<CounterVec> = LazyLock::new(|| {
+    telemetry::metrics::counter_vec(
         "discord_events_total",
         "Discord gateway events received, by event (member_join, member_leave, message_create, ban_add)",
         &["event"],

@@ -1,11 +1,11 @@
 //! The one HTTP client to the backend. Every outbound call goes through
-//! [`BackendClient::send`]: one place for the timeout, the retry policy, the
-//! duration metric and, through `telemetry::trace::HttpClient`, a client
-//! span whose context travels in `traceparent`.
+//! [`BackendClient::send`]: one place for the timeout and the retry policy;
+//! `telemetry::trace::HttpClient` adds the client span (its context travels
+//! in `traceparent`) and `http_client_request_duration_seconds`.
 
 use std::{
     sync::{
-        Arc, LazyLock,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -13,23 +13,7 @@ use std::{
 
 use axum::body::Bytes;
 use http::{HeaderMap, Method};
-use prometheus::{HistogramOpts, HistogramVec};
 
-/// Time of each call to an upstream, by upstream.
-pub static UPSTREAM_REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
-    let opts = HistogramOpts::new(
-        "upstream_request_duration_seconds",
-        "Duration of calls from the gateway to an upstream, by upstream",
-    )
-    .buckets(vec![
-        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ]);
-    #[allow(clippy::expect_used)] // a constant definition: fails only on a typo, caught by tests
-    let histogram = HistogramVec::new(opts, &["upstream"]).expect("valid histogram definition");
-    crate::metrics::register(histogram)
-});
-
-const UPSTREAM: &str = "backend";
 /// Pauses before the retries of an idempotent request: short, so a request
 /// to a backend that is down still fails fast.
 const RETRY_BACKOFF: [Duration; 2] = [Duration::from_millis(25), Duration::from_millis(75)];
@@ -169,8 +153,7 @@ impl BackendClient {
             .request(method.clone(), url)
             .headers(headers.clone())
             .body(body);
-        let start = Instant::now();
-        let result = async {
+        async {
             let response = self.http.send(request).await?;
             let status = response.status();
             let headers = response.headers().clone();
@@ -182,11 +165,7 @@ impl BackendClient {
             })
         }
         .await
-        .map_err(UpstreamError::from_reqwest);
-        UPSTREAM_REQUEST_DURATION
-            .with_label_values(&[UPSTREAM])
-            .observe(start.elapsed().as_secs_f64());
-        result
+        .map_err(UpstreamError::from_reqwest)
     }
 }
 

@@ -7,7 +7,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use prometheus::{IntGaugeVec, Opts};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
@@ -20,14 +19,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// and humans within this window cost one round of checks.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
 
-static CHECK_UP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    crate::metrics::register(IntGaugeVec::new(
-        Opts::new(
-            "health_check_up",
-            "1 when the named health check passed at its last run, 0 otherwise",
-        ),
+static CHECK_UP: LazyLock<crate::metrics::GaugeVec> = LazyLock::new(|| {
+    crate::metrics::gauge_vec(
+        "health_check_up",
+        "1 when the named health check passed at its last run, 0 otherwise",
         &["check"],
-    ))
+    )
 });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 
 use super::{
     labels::{method_label, route_label},
-    metrics::{InFlight, REQUEST_DURATION, REQUESTS_TOTAL},
+    metrics::{InFlight, SERVER_DURATION, ServerLabels},
     request_id::{REQUEST_ID_HEADER, RequestId},
 };
 
@@ -80,12 +80,15 @@ where
             let mut response = result?;
             let elapsed = start.elapsed();
             let status = response.status().as_u16();
-            REQUESTS_TOTAL
-                .with_label_values(&[method, route.as_str(), &status.to_string()])
-                .inc();
-            REQUEST_DURATION
-                .with_label_values(&[method, route.as_str()])
-                .observe(elapsed.as_secs_f64());
+            let labels = ServerLabels {
+                http_request_method: method,
+                http_route: route,
+                http_response_status_code: status,
+            };
+            // Observed here, inside the server span: a sampled request
+            // becomes the exemplar of its bucket.
+            SERVER_DURATION.observe(&labels, elapsed.as_secs_f64());
+            let route = labels.http_route;
             if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }

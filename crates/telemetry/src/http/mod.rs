@@ -19,4 +19,4 @@ pub use labels::{UNMATCHED_ROUTE, method_label, route_label};
 pub use layer::{HttpObservability, HttpObservabilityLayer, layer};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 
-pub(crate) use metrics::in_flight;
+pub(crate) use metrics::{ClientLabels, in_flight, observe_client_call};

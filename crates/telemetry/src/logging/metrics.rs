@@ -1,70 +1,62 @@
-//! Self-metrics of the log pipeline, registered in the default registry
-//! (served by `/metrics` through `prometheus::gather()`).
+//! Self-metrics of the log pipeline (defined through `crate::metrics`).
 
 use std::sync::LazyLock;
 
-use crate::metrics::register;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
+use crate::metrics::{
+    Counter, CounterVec, DURATION_BUCKETS, Gauge, Histogram, counter, counter_vec, gauge, histogram,
+};
 
 /// Events delivered to Loki (2xx answer).
-pub static EVENTS_SHIPPED: LazyLock<IntCounter> = LazyLock::new(|| {
-    register(IntCounter::new(
+pub static EVENTS_SHIPPED: LazyLock<Counter> = LazyLock::new(|| {
+    counter(
         "telemetry_log_events_shipped_total",
         "Log events delivered to Loki",
-    ))
+    )
 });
 
 /// Events that will never reach Loki, by reason: `buffer_full`, `rejected`
 /// (a 4xx other than 429), `shutdown` (not flushed in time), `encode`.
-pub static EVENTS_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register(IntCounterVec::new(
-        Opts::new(
-            "telemetry_log_events_dropped_total",
-            "Log events dropped before reaching Loki, by reason",
-        ),
+pub static EVENTS_DROPPED: LazyLock<CounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "telemetry_log_events_dropped_total",
+        "Log events dropped before reaching Loki, by reason",
         &["reason"],
-    ))
+    )
 });
 
 /// Events waiting in the buffer or in a batch being sent.
-pub static BUFFER_EVENTS: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(IntGauge::new(
+pub static BUFFER_EVENTS: LazyLock<Gauge> = LazyLock::new(|| {
+    gauge(
         "telemetry_log_buffer_events",
         "Log events buffered for Loki (queued or in flight)",
-    ))
+    )
 });
 
 /// Accounted bytes of those events (what `LOKI_MAX_BUFFER` caps).
-pub static BUFFER_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
-    register(IntGauge::new(
+pub static BUFFER_BYTES: LazyLock<Gauge> = LazyLock::new(|| {
+    gauge(
         "telemetry_log_buffer_bytes",
         "Bytes of log events buffered for Loki (queued or in flight)",
-    ))
+    )
 });
 
 /// Duration of one push request, whatever its outcome.
 pub static PUSH_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
-    register(Histogram::with_opts(
-        HistogramOpts::new(
-            "telemetry_log_push_duration_seconds",
-            "Duration of push requests to Loki",
-        )
-        .buckets(vec![
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ]),
-    ))
+    histogram(
+        "telemetry_log_push_duration_seconds",
+        "Duration of push requests to Loki",
+        DURATION_BUCKETS,
+    )
 });
 
 /// Failed push attempts, by cause: `timeout`, `network`, `rate_limited`
 /// (429), `server_error` (5xx), `rejected` (other 4xx).
-pub static PUSH_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register(IntCounterVec::new(
-        Opts::new(
-            "telemetry_log_push_failures_total",
-            "Failed push attempts to Loki, by cause",
-        ),
+pub static PUSH_FAILURES: LazyLock<CounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "telemetry_log_push_failures_total",
+        "Failed push attempts to Loki, by cause",
         &["cause"],
-    ))
+    )
 });
 
 /// Counts `n` events dropped for `reason`.
@@ -84,10 +76,7 @@ mod tests {
         BUFFER_BYTES.set(0);
         PUSH_DURATION.observe(0.0);
         PUSH_FAILURES.with_label_values(&["timeout"]).inc_by(0);
-        let names: Vec<String> = prometheus::gather()
-            .iter()
-            .map(|family| family.name().to_owned())
-            .collect();
+        let names = crate::metrics::registered_names();
         for name in [
             "telemetry_log_events_shipped_total",
             "telemetry_log_events_dropped_total",

@@ -2,8 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntGaugeVec, Opts};
-
+use super::GaugeVec;
 use crate::ServiceInfo;
 
 /// The commit the binary was built from (`GIT_SHA` at build time or
@@ -13,11 +12,12 @@ pub const GIT_SHA: &str = match option_env!("BUILD_GIT_SHA") {
     None => "unknown",
 };
 
-static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    super::register(IntGaugeVec::new(
-        Opts::new("build_info", "Always 1; labels identify the running build"),
+static BUILD_INFO: LazyLock<GaugeVec> = LazyLock::new(|| {
+    super::gauge_vec(
+        "build_info",
+        "Always 1; labels identify the running build",
         &["service", "version", "git_sha"],
-    ))
+    )
 });
 
 /// Sets `build_info{service,version,git_sha}` to 1.

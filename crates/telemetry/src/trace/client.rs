@@ -77,21 +77,33 @@ impl HttpClient {
     pub async fn execute(&self, mut request: Request) -> Result<Response, reqwest::Error> {
         let span = client_span(&request);
         propagation::inject(&span.context(), request.headers_mut());
+        let mut labels = crate::http::ClientLabels {
+            http_request_method: method_name(request.method()),
+            server_address: request.url().host_str().unwrap_or_default().to_owned(),
+            http_response_status_code: None,
+            error_type: "",
+        };
+        let start = std::time::Instant::now();
         let outcome = self.inner.execute(request).instrument(span.clone()).await;
         match &outcome {
             Ok(response) => {
                 let status = response.status();
                 span.record("http.response.status_code", status.as_u16());
+                labels.http_response_status_code = Some(status.as_u16());
                 if status.is_client_error() || status.is_server_error() {
                     span.record("otel.status_code", "ERROR");
                     span.record("error.type", status.as_str());
+                    labels.error_type = status_class(status);
                 }
             }
             Err(error) => {
                 span.record("otel.status_code", "ERROR");
                 span.record("error.type", error_type(error));
+                labels.error_type = error_type(error);
             }
         }
+        // Inside the client span, so a sampled call is its bucket's exemplar.
+        span.in_scope(|| crate::http::observe_client_call(&labels, start.elapsed()));
         outcome
     }
 }
@@ -122,6 +134,15 @@ fn full_url(url: &reqwest::Url) -> String {
     let _ = url.set_username("");
     let _ = url.set_password(None);
     url.to_string()
+}
+
+/// `error.type` of a failed status as a bounded label value.
+fn status_class(status: reqwest::StatusCode) -> &'static str {
+    if status.is_server_error() {
+        "5xx"
+    } else {
+        "4xx"
+    }
 }
 
 fn error_type(error: &reqwest::Error) -> &'static str {

@@ -1,49 +1,34 @@
-//! Self-metrics of the span pipeline, in the default registry.
+//! Self-metrics of the span pipeline (defined through `crate::metrics`).
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
-
-/// Registers `metric` once in the default registry. The definitions below
-/// are constants, so construction cannot fail at run time (a unit test
-/// touches them all); registration fails only on a duplicate name, which
-/// `LazyLock` rules out within one process.
-fn registered<M>(metric: prometheus::Result<M>) -> M
-where
-    M: prometheus::core::Collector + Clone + 'static,
-{
-    let metric = metric.unwrap_or_else(|error| panic!("invalid metric definition: {error}"));
-    let _ = prometheus::default_registry().register(Box::new(metric.clone()));
-    metric
-}
+use crate::metrics::{Counter, CounterVec, Gauge, counter, counter_vec, gauge};
 
 /// Spans the collector accepted.
-pub static SPANS_EXPORTED: LazyLock<IntCounter> = LazyLock::new(|| {
-    registered(IntCounter::new(
+pub static SPANS_EXPORTED: LazyLock<Counter> = LazyLock::new(|| {
+    counter(
         "telemetry_spans_exported_total",
         "Spans accepted by the OTLP collector",
-    ))
+    )
 });
 
 /// Spans that will never reach the collector, by reason: `queue_full` (the
 /// export queue was at `OTEL_BSP_MAX_QUEUE_SIZE`), `export_failed` (the
 /// collector refused or did not answer in time).
-pub static SPANS_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    registered(IntCounterVec::new(
-        Opts::new(
-            "telemetry_spans_dropped_total",
-            "Spans dropped before reaching the OTLP collector, by reason",
-        ),
+pub static SPANS_DROPPED: LazyLock<CounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "telemetry_spans_dropped_total",
+        "Spans dropped before reaching the OTLP collector, by reason",
         &["reason"],
-    ))
+    )
 });
 
 /// Spans waiting for export (queued or in the batch being assembled).
-pub static SPANS_QUEUED: LazyLock<IntGauge> = LazyLock::new(|| {
-    registered(IntGauge::new(
+pub static SPANS_QUEUED: LazyLock<Gauge> = LazyLock::new(|| {
+    gauge(
         "telemetry_span_queue_spans",
         "Spans waiting in the export queue",
-    ))
+    )
 });
 
 pub(crate) fn dropped(reason: &str, count: usize) {
@@ -61,10 +46,7 @@ mod tests {
         SPANS_EXPORTED.inc_by(0);
         dropped("queue_full", 0);
         SPANS_QUEUED.add(0);
-        let names: Vec<String> = prometheus::gather()
-            .iter()
-            .map(|family| family.name().to_owned())
-            .collect();
+        let names = crate::metrics::registered_names();
         for name in [
             "telemetry_spans_exported_total",
             "telemetry_spans_dropped_total",
