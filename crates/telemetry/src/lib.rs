@@ -34,6 +34,8 @@ pub enum InitError {
     SubscriberAlreadySet,
     #[error("{0}")]
     Loki(String),
+    #[error("cannot start the console writer thread: {0}")]
+    Console(String),
     #[error(transparent)]
     Trace(#[from] trace::TraceInitError),
 }

@@ -140,7 +140,11 @@ impl OtlpReceiver {
 
     /// How many spans were received so far (without copying them).
     pub fn span_count(&self) -> usize {
-        self.shared.spans.lock().map(|spans| spans.len()).unwrap_or(0)
+        self.shared
+            .spans
+            .lock()
+            .map(|spans| spans.len())
+            .unwrap_or(0)
     }
 
     /// Spans of one trace.

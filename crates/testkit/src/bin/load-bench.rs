@@ -3,7 +3,7 @@
 //!
 //! Two paths: the backend's hot read (`GET /api/guilds/{id}` on SQLite)
 //! and the same read through the gateway's proxy (to a backend with
-//! minimal telemetry). Each is run in six modes, alternating, one fresh
+//! minimal telemetry). Each is run in seven modes, alternating, one fresh
 //! release process per run:
 //!
 //! - `bare`: the same handlers and store with no telemetry at all
@@ -12,7 +12,11 @@
 //! - `info JSON`: `LOG_LEVEL=info`, JSON lines to a file;
 //! - `+Loki`: that, shipped to a Loki receiver;
 //! - `+OTLP`: `info JSON` with spans exported over OTLP http/protobuf;
-//! - `full`: JSON file + Loki + OTLP (+ metrics, always on).
+//! - `full`: JSON file + Loki + OTLP (+ metrics, always on), with the
+//!   production sampler (one root in ten, see `trace::config`);
+//! - `full, every request`: the same with `OTEL_TRACES_SAMPLER=parentbased_always_on`.
+//!
+//! Every mode runs with `ENVIRONMENT=production`.
 //!
 //! The service's CPU is its utime+stime from `/proc/<pid>/stat` over the
 //! `wrk` run divided by the requests served. The receivers (the testkit's
@@ -74,16 +78,18 @@ enum Mode {
     Loki,
     Otlp,
     Full,
+    FullSampled,
 }
 
 impl Mode {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Bare,
         Self::Minimal,
         Self::InfoJson,
         Self::Loki,
         Self::Otlp,
         Self::Full,
+        Self::FullSampled,
     ];
 
     fn key(self) -> &'static str {
@@ -94,6 +100,7 @@ impl Mode {
             Self::Loki => "loki",
             Self::Otlp => "otlp",
             Self::Full => "full",
+            Self::FullSampled => "full-sampled",
         }
     }
 
@@ -103,8 +110,9 @@ impl Mode {
             Self::Minimal => "minimal (`LOG_LEVEL=error`)",
             Self::InfoJson => "`info` JSON to a file",
             Self::Loki => "`info` JSON + Loki",
-            Self::Otlp => "`info` JSON + OTLP spans",
+            Self::Otlp => "`info` JSON + OTLP spans (production sampler)",
             Self::Full => "full (JSON + Loki + OTLP)",
+            Self::FullSampled => "full, every request's spans exported",
         }
     }
 
@@ -120,7 +128,10 @@ impl Mode {
         let level = |level: &str| ("LOG_LEVEL", level.to_owned());
         let loki = ("LOKI_URL", receivers.loki_url.clone());
         let otlp = [
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", receivers.otlp_endpoint.clone()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                receivers.otlp_endpoint.clone(),
+            ),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
         ];
         match self {
@@ -129,6 +140,12 @@ impl Mode {
             Self::Loki => vec![level("info"), loki],
             Self::Otlp => [vec![level("info")], otlp.to_vec()].concat(),
             Self::Full => [vec![level("info"), loki], otlp.to_vec()].concat(),
+            Self::FullSampled => [
+                vec![level("info"), loki],
+                otlp.to_vec(),
+                vec![("OTEL_TRACES_SAMPLER", "parentbased_always_on".to_owned())],
+            ]
+            .concat(),
         }
     }
 }
@@ -297,7 +314,11 @@ fn common(builder: ServiceBuilder, log: &Path) -> anyhow::Result<ServiceBuilder>
 fn backend(binary: &str, work_dir: &Path, name: &str) -> anyhow::Result<ServiceBuilder> {
     let database = work_dir.join(format!("{name}.db"));
     let _ = std::fs::remove_file(&database);
-    Ok(common(ServiceBuilder::new(binary), &work_dir.join(format!("{name}.log")))?.env(
+    Ok(common(
+        ServiceBuilder::new(binary),
+        &work_dir.join(format!("{name}.log")),
+    )?
+    .env(
         "DATABASE_URL",
         format!("sqlite://{}?mode=rwc", database.display()),
     ))
@@ -430,7 +451,9 @@ impl Run<'_> {
         let pids = [
             Some(service.pid()),
             Some(receivers.pid()),
-            upstream.filter(|_| self.path == Target::Gateway).map(Service::pid),
+            upstream
+                .filter(|_| self.path == Target::Gateway)
+                .map(Service::pid),
         ];
         let before = pids.map(|pid| pid.map_or(Ok(0), cpu_ticks));
         let text = wrk(&url, key, self.seconds)?;
@@ -473,7 +496,9 @@ fn wrk(url: &str, api_key: Option<&str>, seconds: u64) -> anyhow::Result<String>
         .arg(format!("-d{seconds}s"))
         .arg("--latency");
     if let Some(key) = api_key {
-        command.arg("-H").arg(format!("Authorization: Bearer {key}"));
+        command
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {key}"));
     }
     let output = command.arg(url).output()?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();

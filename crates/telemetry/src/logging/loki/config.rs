@@ -1,9 +1,9 @@
-//! Loki shipping settings (`LOKI_*`), read with the `config` helpers so a
-//! bad value names its variable.
+//! Loki shipping settings (`LOKI_URL` and the other `LOKI_*`), read with
+//! the `config::env` helpers so a bad value names its variable.
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use crate::config::{ConfigError, parse_or, var};
+use crate::config::env::{ConfigError, http_url, parse_or, var};
 
 /// How the shipper authenticates to a managed Loki.
 #[derive(Clone, PartialEq, Eq)]
@@ -21,9 +21,11 @@ impl fmt::Debug for LokiAuth {
     }
 }
 
-/// Tuning of the Loki shipper. The URL itself is `TelemetryConfig::loki_url`.
+/// Where and how the Loki shipper pushes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LokiConfig {
+    /// `LOKI_URL`: Loki's base URL; `None` (unset or empty) = no shipping.
+    pub url: Option<String>,
     /// `LOKI_BATCH_INTERVAL`: the longest a line waits before being pushed.
     pub batch_interval: Duration,
     /// Size that triggers a push before the interval (not an env variable:
@@ -53,6 +55,7 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 256 * 1024;
 impl Default for LokiConfig {
     fn default() -> Self {
         Self {
+            url: None,
             batch_interval: DEFAULT_BATCH_INTERVAL,
             batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
@@ -114,6 +117,7 @@ impl LokiConfig {
             (None, None, None) => None,
         };
         Ok(Self {
+            url: http_url("LOKI_URL")?,
             batch_interval: positive("LOKI_BATCH_INTERVAL", DEFAULT_BATCH_INTERVAL)?,
             max_buffer_bytes,
             timeout: positive("LOKI_TIMEOUT", DEFAULT_TIMEOUT)?,
