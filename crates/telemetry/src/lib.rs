@@ -4,6 +4,8 @@
 //! A service calls [`init`] once at startup and keeps the returned
 //! [`Telemetry`] guard until it exits; [`Telemetry::shutdown`] flushes.
 
+#![warn(unreachable_pub)]
+
 pub mod config;
 pub mod health;
 pub mod http;

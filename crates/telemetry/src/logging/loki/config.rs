@@ -45,12 +45,12 @@ pub struct LokiConfig {
     pub max_line_bytes: usize,
 }
 
-pub const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(1);
-pub const DEFAULT_BATCH_MAX_BYTES: usize = 1024 * 1024;
-pub const DEFAULT_MAX_BUFFER_BYTES: usize = 64 * 1024 * 1024;
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_MAX_LINE_BYTES: usize = 256 * 1024;
+pub(crate) const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_BATCH_MAX_BYTES: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 256 * 1024;
 
 impl Default for LokiConfig {
     fn default() -> Self {
