@@ -88,7 +88,7 @@ bench: ## Benchmarks (optimised builds): logging cost per event and shipper thro
 	$(CARGO) bench -p telemetry
 	$(MAKE) bench-load
 
-bench-load: ## Load benchmark: the backend under wrk -t2 -c64, full telemetry vs minimal, written into docs/BENCHMARKS.md
+bench-load: ## Load benchmark: CPU per request of telemetry, bare to full, backend and gateway under wrk; written into docs/BENCHMARKS.md
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "bench-load: wrk is missing (apt-get install wrk)" >&2; exit 1; }
-	$(CARGO) build --release -p backend -p testkit --bins
+	$(CARGO) build --release -p backend -p gateway -p testkit --bins
 	target/release/load-bench $(BENCH_ARGS)

@@ -25,8 +25,19 @@ pub struct AppState {
 /// the observability layers over all of it (added last so they see every
 /// route's template and every response).
 pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
+    with_telemetry(bare_router(state, ops, request_timeout))
+}
+
+/// The routes and seatbelts without the observability layers: the
+/// load benchmark's `bare` baseline (`backend-bare`), never deployed.
+pub fn bare_router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
     let api = routes::router().with_state(state).merge(ops.router());
     json_api::with_seatbelts(api, BODY_LIMIT_BYTES, request_timeout)
+}
+
+/// The observability layers over `router`.
+pub fn with_telemetry(router: Router) -> Router {
+    router
         .layer(telemetry::http::layer())
         // Outermost: every layer and handler runs in the request's server
         // span. See `telemetry::trace::layer`.
@@ -34,6 +45,14 @@ pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    serve_with(config, router).await
+}
+
+/// [`serve`] with the router built by `build` ([`router`] or [`bare_router`]).
+pub async fn serve_with(
+    config: Config,
+    build: fn(AppState, &Ops, Duration) -> Router,
+) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     crate::store::expose_pool(&store, config.database_max_connections);
     let business_gauges = crate::store::spawn_business_gauges(store.clone());
@@ -56,7 +75,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         database = store.engine().as_str(),
         "Backend running on http://{addr}"
     );
-    let app = router(
+    let app = build(
         AppState {
             store: store.clone(),
         },

@@ -42,10 +42,10 @@ fn with_telemetry(
 
 fn bot_telemetry(loki: &LokiReceiver, otlp: &OtlpReceiver) -> TelemetryConfig {
     let mut config = TelemetryConfig::from_env().unwrap();
-    config.log_format = LogFormat::Json;
-    config.log_filter = Some("info".to_owned());
-    config.loki_url = Some(loki.url());
-    config.otlp_endpoint = Some(otlp.endpoint());
+    config.logging.format = LogFormat::Json;
+    config.logging.filter = Some("info".to_owned());
+    config.logging.loki.url = Some(loki.url());
+    config.tracing.endpoint = Some(otlp.endpoint());
     config.tracing.batch.schedule_delay = Duration::from_millis(50);
     config
 }

@@ -35,10 +35,21 @@ pub struct AppState {
 /// observability layers over all of it (added last so they see every
 /// route's template and every response).
 pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
+    with_telemetry(bare_router(state, ops, request_timeout))
+}
+
+/// The routes and seatbelts without the observability layers: the
+/// load benchmark's `bare` baseline (`gateway-bare`), never deployed.
+pub fn bare_router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
     let api = routes::router(state.clone())
         .with_state(state)
         .merge(ops.router());
     json_api::with_seatbelts(api, BODY_LIMIT_BYTES, request_timeout)
+}
+
+/// The observability layers over `router`.
+pub fn with_telemetry(router: Router) -> Router {
+    router
         .layer(telemetry::http::layer())
         // Outermost: every layer and handler runs in the request's server
         // span. See `telemetry::trace::layer`.
@@ -46,6 +57,14 @@ pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    serve_with(config, router).await
+}
+
+/// [`serve`] with the router built by `build` ([`router`] or [`bare_router`]).
+pub async fn serve_with(
+    config: Config,
+    build: fn(AppState, &Ops, Duration) -> Router,
+) -> anyhow::Result<()> {
     if config.api_keys.defaulted {
         tracing::warn!(
             context = "Bootstrap",
@@ -73,7 +92,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(context = "Bootstrap", backend = %config.backend_url, "Gateway running on http://{addr}");
     telemetry::serve(
         listener,
-        router(state, &ops, config.request_timeout),
+        build(state, &ops, config.request_timeout),
         ops.shutdown(),
     )
     .await?;

@@ -116,7 +116,7 @@ fn calling_thread_cost(c: &mut Criterion) {
         Arc::new(|_, message| eprintln!("shipper: {message}")),
     )
     .unwrap();
-    let buffer = Arc::clone(layer.buffer());
+    let buffer = Arc::clone(shipper.buffer());
     let mut group = c.benchmark_group("event_5_fields");
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         bench_event(&mut group, "loki_on_console_off");

@@ -4,6 +4,8 @@
 //! A service calls [`init`] once at startup and keeps the returned
 //! [`Telemetry`] guard until it exits; [`Telemetry::shutdown`] flushes.
 
+#![warn(unreachable_pub)]
+
 pub mod config;
 pub mod health;
 pub mod http;
@@ -34,6 +36,8 @@ pub enum InitError {
     SubscriberAlreadySet,
     #[error("{0}")]
     Loki(String),
+    #[error("cannot start the console writer thread: {0}")]
+    Console(String),
     #[error(transparent)]
     Trace(#[from] trace::TraceInitError),
 }

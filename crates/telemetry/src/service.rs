@@ -13,15 +13,8 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("{}: cannot start the async runtime: {error}", service.name);
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(service) else {
+        return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
         let telemetry = match crate::init(service, config) {
@@ -43,4 +36,32 @@ where
         telemetry.shutdown().await;
         code
     })
+}
+
+/// [`run`] with no telemetry installed at all (no subscriber: every
+/// `tracing` macro is a no-op). For the load benchmark's `bare` baseline
+/// only, which measures what the handler and store cost without it.
+pub fn run_bare<Fut, E>(service: ServiceInfo, serve: Fut) -> ExitCode
+where
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let Some(runtime) = runtime(service) else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(serve) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}: {error}", service.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime(service: ServiceInfo) -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| eprintln!("{}: cannot start the async runtime: {error}", service.name))
+        .ok()
 }

@@ -19,7 +19,7 @@ use axum::{
 };
 use tokio::{net::TcpListener, signal, sync::watch};
 
-use crate::config::{ConfigError, Environment, parse_or};
+use crate::config::env::{ConfigError, Environment, parse_or};
 
 /// Drain deadline when `SHUTDOWN_TIMEOUT_SECONDS` is unset. With the
 /// production grace of 5 s and a few seconds of telemetry flush, the whole

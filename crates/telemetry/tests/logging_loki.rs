@@ -68,7 +68,7 @@ fn pipeline(url: &str, config: &LokiConfig) -> Pipeline {
     });
     let (layer, shipper) =
         loki::start(url, config, meta, Redactor::default(), diagnostics).unwrap();
-    let buffer = Arc::clone(layer.buffer());
+    let buffer = Arc::clone(shipper.buffer());
     let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     Pipeline {
         shipper,

@@ -65,7 +65,7 @@ fn peak_memory_during_an_outage_stays_under_cap_plus_16_mib() {
         Arc::new(|_, message| eprintln!("shipper: {message}")),
     )
     .unwrap();
-    let buffer = Arc::clone(layer.buffer());
+    let buffer = Arc::clone(shipper.buffer());
     let (baseline, _) = rss_kib();
     let started = Instant::now();
     let mut produced = 0_u64;

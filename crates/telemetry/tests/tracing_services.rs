@@ -114,6 +114,69 @@ async fn without_endpoint_responses_still_carry_a_traceparent() {
     assert!(!traceparent.contains(TRACE));
 }
 
+/// Production's default sampler is the parent-based ratio: with the ratio
+/// at 0, a request that starts a trace is not sampled, yet its ids reach
+/// its log line and its `traceparent` (flag `00`), and nothing of it is
+/// exported; a caller's sampled decision is still followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_unsampled_requests_keep_their_ids_and_export_nothing() {
+    let receiver = OtlpReceiver::start().await;
+    let mut backend = ServiceBuilder::new("backend")
+        .env("ENVIRONMENT", "production")
+        .env("LOG_FORMAT", "json")
+        .env("SHUTDOWN_GRACE_SECONDS", "0")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_TRACES_SAMPLER_ARG", "0")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .spawn();
+    backend.wait_live().await;
+    let client = testkit::http_client();
+    let path = "/api/guilds/123456789012345678";
+
+    let unsampled = client.get(backend.url(path)).send().await.unwrap();
+    assert_eq!(unsampled.status(), 404);
+    let traceparent = unsampled.headers()["traceparent"].to_str().unwrap();
+    assert!(traceparent.ends_with("-00"), "not sampled: {traceparent}");
+    let trace_id = traceparent.split('-').nth(1).unwrap().to_owned();
+    assert_eq!(trace_id.len(), 32);
+    testkit::poll_until(DEADLINE, "the unsampled request's log line", || {
+        let lines = backend.stdout.lines();
+        let trace_id = trace_id.clone();
+        async move {
+            lines
+                .iter()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|line| line["trace_id"] == trace_id.as_str())
+        }
+    })
+    .await;
+
+    let sampled = client
+        .get(backend.url(path))
+        .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        sampled.headers()["traceparent"]
+            .to_str()
+            .unwrap()
+            .ends_with("-01")
+    );
+    // Exports leave in order: once the sampled request's span is in, the
+    // unsampled one would be too, had it been exported.
+    let spans = receiver
+        .wait_for(DEADLINE, "the sampled request's span", |spans| {
+            spans.iter().any(|s| s.trace_id == TRACE)
+        })
+        .await;
+    assert!(
+        spans.iter().all(|s| s.trace_id != trace_id),
+        "the unsampled request exported spans: {spans:#?}"
+    );
+}
+
 #[test]
 fn bad_trace_settings_exit_2_naming_the_variable() {
     testkit::assert_config_error("backend", "OTEL_TRACES_SAMPLER", "sometimes");

@@ -148,6 +148,15 @@ impl OtlpReceiver {
             .unwrap_or_default()
     }
 
+    /// How many spans were received so far (without copying them).
+    pub fn span_count(&self) -> usize {
+        self.shared
+            .spans
+            .lock()
+            .map(|spans| spans.len())
+            .unwrap_or(0)
+    }
+
     /// Spans of one trace.
     pub fn trace(&self, trace_id: &str) -> Vec<ReceivedSpan> {
         self.spans()

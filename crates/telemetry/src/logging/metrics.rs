@@ -59,6 +59,15 @@ pub static PUSH_FAILURES: LazyLock<CounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Console lines dropped because stdout did not keep up (the bounded
+/// console buffer was full).
+pub static CONSOLE_LINES_DROPPED: LazyLock<Counter> = LazyLock::new(|| {
+    counter(
+        "telemetry_console_lines_dropped_total",
+        "Console log lines dropped because stdout did not keep up",
+    )
+});
+
 /// Counts `n` events dropped for `reason`.
 pub fn dropped(reason: &str, n: u64) {
     EVENTS_DROPPED.with_label_values(&[reason]).inc_by(n);
@@ -76,6 +85,7 @@ mod tests {
         BUFFER_BYTES.set(0);
         PUSH_DURATION.observe(0.0);
         PUSH_FAILURES.with_label_values(&["timeout"]).inc_by(0);
+        CONSOLE_LINES_DROPPED.inc_by(0);
         let names = crate::metrics::registered_names();
         for name in [
             "telemetry_log_events_shipped_total",
@@ -84,6 +94,7 @@ mod tests {
             "telemetry_log_buffer_bytes",
             "telemetry_log_push_duration_seconds",
             "telemetry_log_push_failures_total",
+            "telemetry_console_lines_dropped_total",
         ] {
             assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
         }

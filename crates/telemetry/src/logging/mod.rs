@@ -1,14 +1,18 @@
 //! The logging pipeline: one `tracing` subscriber composed of layers:
-//! `EnvFilter`, the console (pretty or JSON), Loki when `LOKI_URL` is set,
-//! plus any layer the caller adds (OpenTelemetry). `log` records from
-//! dependencies are bridged in. Redaction happens when an event is
-//! captured, so no output can see a sensitive value.
+//! `EnvFilter`, one output layer (the console, pretty or JSON, and Loki
+//! when `LOKI_URL` is set), plus any layer the caller adds
+//! (OpenTelemetry). `log` records from dependencies are bridged in. Each
+//! event is captured and redacted once, when it happens, so no output can
+//! see a sensitive value and none pays for the capture twice.
 
 pub mod capture;
+mod config;
 pub mod console;
+pub mod console_buffer;
 pub mod format;
 pub mod loki;
 pub mod metrics;
+pub mod output;
 pub mod record;
 pub mod redact;
 pub mod trace_ids;
@@ -21,15 +25,21 @@ use tracing_subscriber::{
 };
 
 pub use capture::CapturedOutput;
-pub use console::{ConsoleLayer, ConsoleStyle};
+pub use config::{LogFormat, LoggingConfig};
+pub use console::ConsoleStyle;
+pub use console_buffer::ConsoleBuffer;
 pub use format::ServiceMeta;
+pub use output::{ConsoleLayer, OutputLayer};
 pub use redact::{REDACTED, Redactor, hash_email, mask_ip, mask_ip_str};
 
 use crate::{
     InitError, ServiceInfo,
-    config::{ConfigError, Environment, LogFormat, TelemetryConfig, var},
+    config::{Environment, TelemetryConfig},
 };
-use loki::{Diagnostics, FlushReport, LokiConfig, LokiShipper};
+use loki::{Diagnostics, FlushReport, LokiShipper};
+
+/// How long shutdown waits for stdout to take the last console lines.
+const CONSOLE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Dependencies that are chatty at `info`/`debug`; kept at `warn` unless the
 /// filter names them.
@@ -53,38 +63,10 @@ const QUIET_DEPENDENCIES: &[&str] = &[
 /// A layer added next to ours (the OpenTelemetry layer).
 pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// Logging settings beyond the format and filter.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LoggingConfig {
-    /// `LOG_REDACT_KEYS`: extra field names to redact (comma-separated).
-    pub redact_keys: Vec<String>,
-    /// `LOG_HASH_SALT`: salt of [`hash_email`].
-    pub hash_salt: Option<String>,
-    /// `LOKI_*` shipping settings.
-    pub loki: LokiConfig,
-}
-
-impl LoggingConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            redact_keys: var("LOG_REDACT_KEYS")
-                .map(|keys| {
-                    keys.split(',')
-                        .map(|k| k.trim().to_owned())
-                        .filter(|k| !k.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            hash_salt: var("LOG_HASH_SALT"),
-            loki: LokiConfig::from_env()?,
-        })
-    }
-}
-
 /// Builds the filter: the configured directives, or the environment's default
 /// level, plus `warn` for noisy dependencies not named explicitly.
 pub fn env_filter(config: &TelemetryConfig) -> EnvFilter {
-    let base = config.log_filter.clone().unwrap_or_else(|| {
+    let base = config.logging.filter.clone().unwrap_or_else(|| {
         match config.environment {
             Environment::Development => "debug",
             Environment::Staging | Environment::Production => "info",
@@ -102,7 +84,7 @@ pub fn env_filter(config: &TelemetryConfig) -> EnvFilter {
 
 /// The console style `config` asks for, colour decided from the environment.
 pub fn console_style(config: &TelemetryConfig) -> ConsoleStyle {
-    match config.log_format {
+    match config.logging.format {
         LogFormat::Json => ConsoleStyle::Json,
         LogFormat::Pretty => ConsoleStyle::Pretty {
             color: console::color_from_env(std::io::stdout().is_terminal()),
@@ -126,28 +108,33 @@ pub fn console_diagnostics(style: ConsoleStyle, meta: Arc<ServiceMeta>) -> Diagn
     })
 }
 
-/// Owns the Loki shipper; [`LoggingGuard::shutdown`] flushes it.
+/// Owns the Loki shipper and the console writer; [`LoggingGuard::shutdown`]
+/// flushes both.
 #[must_use = "dropping the guard without calling shutdown() may lose buffered logs"]
 pub struct LoggingGuard {
     shipper: Option<LokiShipper>,
-    diagnostics: Option<Diagnostics>,
+    diagnostics: Diagnostics,
+    console: ConsoleBuffer,
 }
 
 impl LoggingGuard {
     /// Flushes Loki within `LOKI_FLUSH_TIMEOUT` and prints one line saying
-    /// how many events were flushed and dropped.
+    /// how many events were flushed and dropped, then writes the last
+    /// console lines.
     pub async fn shutdown(self) -> Option<FlushReport> {
-        let shipper = self.shipper?;
-        let report = shipper.shutdown().await;
-        if let Some(diagnostics) = self.diagnostics {
+        let mut report = None;
+        if let Some(shipper) = self.shipper {
+            report = shipper.shutdown().await;
             match report {
-                Some(report) => diagnostics(Level::INFO, report.to_string()),
-                None => diagnostics(
+                Some(report) => (self.diagnostics)(Level::INFO, report.to_string()),
+                None => (self.diagnostics)(
                     Level::WARN,
                     "Loki flush: the shipper did not answer within LOKI_FLUSH_TIMEOUT; buffered events are lost".to_owned(),
                 ),
             }
         }
+        let console = self.console;
+        let _ = tokio::task::spawn_blocking(move || console.flush(CONSOLE_FLUSH_TIMEOUT)).await;
         report
     }
 }
@@ -164,41 +151,29 @@ pub fn install(
         redact::set_email_salt(salt);
     }
     let style = console_style(config);
-    let console = ConsoleLayer::new(std::io::stdout, style, Arc::clone(&meta), redactor.clone());
+    let console = ConsoleBuffer::start(std::io::stdout(), console_buffer::DEFAULT_CAPACITY)
+        .map_err(|error| InitError::Console(error.to_string()))?;
     let diagnostics = console_diagnostics(style, Arc::clone(&meta));
-    let (loki_layer, shipper) = match &config.loki_url {
-        Some(url) => {
-            let (layer, shipper) = loki::start(
-                url,
-                &config.logging.loki,
-                Arc::clone(&meta),
-                redactor,
-                Arc::clone(&diagnostics),
-            )
-            .map_err(|error| InitError::Loki(error.to_string()))?;
-            (Some(layer), Some(shipper))
-        }
-        None => (None, None),
-    };
+    let mut output = OutputLayer::new(console.clone(), style, Arc::clone(&meta), redactor);
+    let mut shipper = None;
+    if let Some(url) = &config.logging.loki.url {
+        let (sink, started) =
+            loki::start_sink(url, &config.logging.loki, &meta, Arc::clone(&diagnostics))
+                .map_err(|error| InitError::Loki(error.to_string()))?;
+        output = output.with_loki(sink);
+        shipper = Some(started);
+    }
     // An empty `Vec` layer would disable every callsite (it combines no
     // interest): add it only when it holds something. `try_init` also
     // installs the `log` bridge (tracing-log's LogTracer).
     let extra_layers = (!extra_layers.is_empty()).then_some(extra_layers);
-    // Boxed, not an `Option`: tracing-subscriber's `Option<Layer>` does not
-    // forward `on_register_dispatch`, and without it the Loki layer cannot
-    // read the span's trace ids.
-    let loki_layer = match loki_layer {
-        Some(layer) => layer.boxed(),
-        None => tracing_subscriber::layer::Identity::new().boxed(),
-    };
     tracing_subscriber::registry()
         .with(extra_layers)
         .with(env_filter(config))
-        .with(console)
-        .with(loki_layer)
+        .with(output)
         .try_init()
         .map_err(|_| InitError::SubscriberAlreadySet)?;
-    match &config.loki_url {
+    match &config.logging.loki.url {
         Some(url) => tracing::info!(context = "Logging", "Logs shipped to Loki: {url}"),
         None => tracing::info!(
             context = "Logging",
@@ -207,6 +182,7 @@ pub fn install(
     }
     Ok(LoggingGuard {
         shipper,
-        diagnostics: Some(diagnostics),
+        diagnostics,
+        console,
     })
 }

@@ -98,7 +98,7 @@ impl Histogram {
 
 /// Builds each series' histogram with the family's buckets.
 #[derive(Debug, Clone, Copy)]
-pub struct Buckets(&'static [f64]);
+pub(crate) struct Buckets(&'static [f64]);
 
 impl MetricConstructor<RawHistogram> for Buckets {
     fn new_metric(&self) -> RawHistogram {

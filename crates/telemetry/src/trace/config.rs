@@ -3,7 +3,7 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use crate::config::{ConfigError, parse_or, var};
+use crate::config::env::{ConfigError, Environment, http_url, parse_or, var};
 
 /// How spans leave the process (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,28 @@ impl Default for SamplerConfig {
     }
 }
 
+/// The root ratio production samples when `OTEL_TRACES_SAMPLER` is unset.
+pub const PRODUCTION_RATIO: f64 = 0.1;
+
 impl SamplerConfig {
+    /// The sampler when `OTEL_TRACES_SAMPLER` is unset. Every environment
+    /// follows the caller's decision (a trace is complete or absent);
+    /// roots are all kept in development and staging, where traffic is
+    /// low and every trace is worth looking at, and one in ten
+    /// (`OTEL_TRACES_SAMPLER_ARG`, default [`PRODUCTION_RATIO`]) in
+    /// production, where exporting every request's spans would cost more
+    /// CPU than the rest of the telemetry together (docs/BENCHMARKS.md).
+    /// Unsampled requests still get ids, in their logs and their
+    /// `traceparent`, and build no span data for export.
+    pub fn default_for(environment: Environment, ratio: Option<f64>) -> Self {
+        match environment {
+            Environment::Production => Self::ParentBased(ParentBasedRoot::TraceIdRatio(
+                ratio.unwrap_or(PRODUCTION_RATIO),
+            )),
+            Environment::Development | Environment::Staging => Self::default(),
+        }
+    }
+
     /// Parses the sampler name and its optional ratio argument.
     fn parse(name: &str, ratio: Option<f64>) -> Result<Self, &'static str> {
         let ratio = ratio.unwrap_or(1.0);
@@ -116,10 +137,12 @@ impl Default for BatchSettings {
     }
 }
 
-/// Everything the tracer provider needs besides the endpoint
-/// (`TelemetryConfig::otlp_endpoint`).
+/// Everything the tracer provider reads from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceConfig {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector; `None` = no export
+    /// (ids still exist, propagate and reach the logs).
+    pub endpoint: Option<String>,
     pub protocol: OtlpProtocol,
     /// `OTEL_SERVICE_NAME`: overrides the service's own name.
     pub service_name: Option<String>,
@@ -135,6 +158,7 @@ pub struct TraceConfig {
 impl Default for TraceConfig {
     fn default() -> Self {
         Self {
+            endpoint: None,
             protocol: OtlpProtocol::HttpProtobuf,
             service_name: None,
             resource_attributes: Vec::new(),
@@ -146,7 +170,7 @@ impl Default for TraceConfig {
 }
 
 impl TraceConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env(environment: Environment) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let ratio = match var("OTEL_TRACES_SAMPLER_ARG") {
             None => None,
@@ -157,7 +181,7 @@ impl TraceConfig {
             ),
         };
         let sampler = match var("OTEL_TRACES_SAMPLER") {
-            None => SamplerConfig::default(),
+            None => SamplerConfig::default_for(environment, ratio.map(|r| r.0)),
             Some(raw) => SamplerConfig::parse(raw.trim(), ratio.map(|r| r.0))
                 .map_err(|reason| ConfigError::new("OTEL_TRACES_SAMPLER", &raw, reason))?,
         };
@@ -171,6 +195,7 @@ impl TraceConfig {
             export_timeout: millis("OTEL_EXPORTER_OTLP_TIMEOUT", defaults.batch.export_timeout)?,
         };
         Ok(Self {
+            endpoint: http_url("OTEL_EXPORTER_OTLP_ENDPOINT")?,
             protocol: parse_or("OTEL_EXPORTER_OTLP_PROTOCOL", defaults.protocol)?,
             service_name: var("OTEL_SERVICE_NAME").map(|name| name.trim().to_owned()),
             resource_attributes: match var("OTEL_RESOURCE_ATTRIBUTES") {
@@ -272,6 +297,22 @@ mod tests {
         assert!("1.5".parse::<Ratio>().is_err());
         assert!("NaN".parse::<Ratio>().is_err());
         assert_eq!("0".parse::<Ratio>(), Ok(Ratio(0.0)));
+    }
+
+    #[test]
+    fn production_samples_a_tenth_of_roots_by_default() {
+        assert_eq!(
+            SamplerConfig::default_for(Environment::Production, None),
+            SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(PRODUCTION_RATIO))
+        );
+        assert_eq!(
+            SamplerConfig::default_for(Environment::Production, Some(0.5)),
+            SamplerConfig::ParentBased(ParentBasedRoot::TraceIdRatio(0.5))
+        );
+        assert_eq!(
+            SamplerConfig::default_for(Environment::Development, None),
+            SamplerConfig::ParentBased(ParentBasedRoot::AlwaysOn)
+        );
     }
 
     #[test]

@@ -24,9 +24,20 @@ use std::{sync::Arc, time::Duration};
 
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use tracing::Subscriber;
+use tracing::{Metadata, Subscriber};
 use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt as _};
-use tracing_subscriber::{Layer, Registry, registry::LookupSpan};
+use tracing_subscriber::{
+    Layer, Registry,
+    filter::{FilterFn, Filtered, filter_fn},
+    registry::LookupSpan,
+};
+
+/// The filter of [`Tracing::layer`]: spans pass, events do not.
+pub type SpansOnly = FilterFn<fn(&Metadata<'_>) -> bool>;
+
+fn is_span(metadata: &Metadata<'_>) -> bool {
+    metadata.is_span()
+}
 
 pub use client::HttpClient;
 pub use config::{OtlpProtocol, TraceConfig};
@@ -58,13 +69,28 @@ impl Tracing {
     }
 
     /// The `tracing` layer that turns spans into OpenTelemetry spans.
-    pub fn layer<S>(&self) -> OpenTelemetryLayer<S, SdkTracer>
+    ///
+    /// It sees spans only: log events stay log lines (they carry the
+    /// trace id, and Grafana links the two) instead of being copied into
+    /// every span as span events. Per span it records the span's own
+    /// fields and nothing else: no source location, thread or target
+    /// attributes (nobody queries them; each costs an allocation per
+    /// span), no busy/idle timings. The OpenTelemetry context is not
+    /// attached on every poll of an instrumented future: nothing in the
+    /// services reads `Context::current()`; the ids come from the span
+    /// itself.
+    pub fn layer<S>(&self) -> Filtered<OpenTelemetryLayer<S, SdkTracer>, SpansOnly, S>
     where
         S: Subscriber + for<'span> LookupSpan<'span>,
     {
         tracing_opentelemetry::layer()
             .with_tracer(self.provider.tracer(env!("CARGO_PKG_NAME")))
             .with_tracked_inactivity(false)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_context_activation(false)
+            .with_filter(filter_fn(is_span as fn(&Metadata<'_>) -> bool))
     }
 
     /// [`Tracing::layer`] boxed for the registry the logging pipeline builds.
@@ -118,7 +144,7 @@ pub fn install(service: ServiceInfo, config: &TelemetryConfig) -> Result<Tracing
     let tracing = Tracing::build(&ProviderSettings {
         service,
         environment: config.environment,
-        endpoint: config.otlp_endpoint.as_deref(),
+        endpoint: config.tracing.endpoint.as_deref(),
         config: &config.tracing,
     })?;
     opentelemetry::global::set_tracer_provider(tracing.provider.clone());

@@ -143,7 +143,7 @@ fn sampler(config: SamplerConfig) -> Sampler {
 /// The host (the pod name in Kubernetes), without a dependency: `HOSTNAME`
 /// when set, else the kernel's hostname.
 fn host_name() -> String {
-    crate::config::var("HOSTNAME")
+    crate::config::env::var("HOSTNAME")
         .or_else(|| {
             std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()

@@ -59,6 +59,41 @@ impl Stats {
     }
 }
 
+/// How events the buffer counted ended (each outcome has its exact stat
+/// and its Prometheus counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settled {
+    Shipped,
+    /// Loki refused the batch for good (a 4xx other than 429).
+    Rejected,
+    /// Not delivered before the shutdown deadline, or logged after it.
+    Shutdown,
+    /// The batch could not be encoded.
+    Encode,
+    /// Refused at the door: the buffer was at its cap.
+    BufferFull,
+}
+
+impl Stats {
+    /// Counts `events` under `outcome`, here and in Prometheus.
+    fn count(&self, outcome: Settled, events: usize) {
+        let n = events as u64;
+        let (stat, reason) = match outcome {
+            Settled::Shipped => {
+                metrics::EVENTS_SHIPPED.inc_by(n);
+                self.shipped.fetch_add(n, Ordering::Relaxed);
+                return;
+            }
+            Settled::Rejected => (&self.dropped_rejected, "rejected"),
+            Settled::Shutdown => (&self.dropped_shutdown, "shutdown"),
+            Settled::Encode => (&self.dropped_encode, "encode"),
+            Settled::BufferFull => (&self.dropped_buffer_full, "buffer_full"),
+        };
+        stat.fetch_add(n, Ordering::Relaxed);
+        metrics::dropped(reason, n);
+    }
+}
+
 /// The producer side, shared by the layer (and readable by tests).
 #[derive(Debug)]
 pub struct Buffer {
@@ -99,19 +134,13 @@ impl Buffer {
         let before = self.bytes.fetch_add(cost, Ordering::AcqRel);
         if before + cost > self.max_bytes {
             self.bytes.fetch_sub(cost, Ordering::AcqRel);
-            self.stats
-                .dropped_buffer_full
-                .fetch_add(1, Ordering::Relaxed);
-            metrics::dropped("buffer_full", 1);
+            self.stats.count(Settled::BufferFull, 1);
             return false;
         }
         self.events.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(entry).is_err() {
             // The shipper closed the channel: shutdown is under way or over.
-            self.bytes.fetch_sub(cost, Ordering::AcqRel);
-            self.events.fetch_sub(1, Ordering::Relaxed);
-            self.stats.dropped_shutdown.fetch_add(1, Ordering::Relaxed);
-            metrics::dropped("shutdown", 1);
+            self.settle(1, cost, Settled::Shutdown);
             return false;
         }
         // Wake the shipper each time another batch worth of bytes is held
@@ -122,10 +151,12 @@ impl Buffer {
         true
     }
 
-    /// The shipper is done with `events` entries costing `bytes`.
-    pub(crate) fn release(&self, events: usize, bytes: usize) {
+    /// `events` held entries costing `bytes` are done with, as `outcome`:
+    /// the one place their bytes are released and their end counted.
+    pub(crate) fn settle(&self, events: usize, bytes: usize, outcome: Settled) {
         self.bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.events.fetch_sub(events, Ordering::Relaxed);
+        self.stats.count(outcome, events);
         self.publish_gauges();
     }
 
@@ -172,7 +203,7 @@ mod tests {
         // Bytes come back only when the shipper releases them.
         let taken = rx.try_recv().unwrap();
         assert!(!buffer.push(entry(100)));
-        buffer.release(1, taken.cost());
+        buffer.settle(1, taken.cost(), Settled::Shipped);
         assert!(buffer.push(entry(100)));
     }
 

@@ -1,9 +1,9 @@
-//! Loki shipping settings (`LOKI_*`), read with the `config` helpers so a
-//! bad value names its variable.
+//! Loki shipping settings (`LOKI_URL` and the other `LOKI_*`), read with
+//! the `config::env` helpers so a bad value names its variable.
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use crate::config::{ConfigError, parse_or, var};
+use crate::config::env::{ConfigError, http_url, parse_or, var};
 
 /// How the shipper authenticates to a managed Loki.
 #[derive(Clone, PartialEq, Eq)]
@@ -21,9 +21,11 @@ impl fmt::Debug for LokiAuth {
     }
 }
 
-/// Tuning of the Loki shipper. The URL itself is `TelemetryConfig::loki_url`.
+/// Where and how the Loki shipper pushes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LokiConfig {
+    /// `LOKI_URL`: Loki's base URL; `None` (unset or empty) = no shipping.
+    pub url: Option<String>,
     /// `LOKI_BATCH_INTERVAL`: the longest a line waits before being pushed.
     pub batch_interval: Duration,
     /// Size that triggers a push before the interval (not an env variable:
@@ -43,16 +45,17 @@ pub struct LokiConfig {
     pub max_line_bytes: usize,
 }
 
-pub const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(1);
-pub const DEFAULT_BATCH_MAX_BYTES: usize = 1024 * 1024;
-pub const DEFAULT_MAX_BUFFER_BYTES: usize = 64 * 1024 * 1024;
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_MAX_LINE_BYTES: usize = 256 * 1024;
+pub(crate) const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_BATCH_MAX_BYTES: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 256 * 1024;
 
 impl Default for LokiConfig {
     fn default() -> Self {
         Self {
+            url: None,
             batch_interval: DEFAULT_BATCH_INTERVAL,
             batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
@@ -114,6 +117,7 @@ impl LokiConfig {
             (None, None, None) => None,
         };
         Ok(Self {
+            url: http_url("LOKI_URL")?,
             batch_interval: positive("LOKI_BATCH_INTERVAL", DEFAULT_BATCH_INTERVAL)?,
             max_buffer_bytes,
             timeout: positive("LOKI_TIMEOUT", DEFAULT_TIMEOUT)?,
@@ -127,7 +131,7 @@ impl LokiConfig {
 
 /// Adds what every request to Loki carries: the tenant (`X-Scope-OrgID`)
 /// and the credentials, when configured.
-pub fn authorize(
+pub(crate) fn authorize(
     mut request: reqwest::RequestBuilder,
     tenant: Option<&str>,
     auth: Option<&LokiAuth>,

@@ -1,20 +1,22 @@
 //! Shipping log lines to Grafana Loki without ever hurting the service.
 //!
-//! [`LokiLayer`] renders each event to the JSON line (the same object as the
-//! JSON console) on the calling thread and hands it to a bounded [`Buffer`];
-//! the shipper runs on its own thread and runtime, so neither its encoding
-//! nor its network I/O takes time from the service's workers.
+//! The output layer renders each event to the JSON line (the same object
+//! as the JSON console, rendered once when the console is JSON) on the
+//! calling thread and hands it to a bounded [`Buffer`] through a
+//! [`LokiSink`]; the shipper runs on its own thread and runtime, so
+//! neither its encoding nor its network I/O takes time from the service's
+//! workers.
 
 mod buffer;
 mod config;
 mod encode;
+mod push;
 mod shipper;
 
 use std::{sync::Arc, thread, time::Instant};
 
 use tokio::sync::oneshot;
-use tracing::{Event, Level, Subscriber, span};
-use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
+use tracing::Level;
 
 pub use buffer::{Buffer, Entry, Stats};
 pub use config::{ByteSize, HumanDuration, LokiAuth, LokiConfig};
@@ -23,9 +25,9 @@ pub use shipper::{Diagnostics, FlushReport};
 
 use super::{
     format::{ServiceMeta, render_json},
-    record::{self, FieldValue, Record},
+    output::OutputLayer,
+    record::{FieldValue, Record},
     redact::Redactor,
-    trace_ids::DispatchCell,
 };
 
 /// The shipper could not be started.
@@ -37,12 +39,13 @@ pub enum StartError {
     Thread(#[from] std::io::Error),
 }
 
-/// Queues every event's JSON line for Loki.
-pub struct LokiLayer {
+/// A layer feeding Loki alone (tests and tools; services use one
+/// [`OutputLayer`] for the console and Loki).
+pub type LokiLayer = OutputLayer;
+
+/// Where the output layer queues each event's JSON line for Loki.
+pub struct LokiSink {
     buffer: Arc<Buffer>,
-    meta: Arc<ServiceMeta>,
-    redactor: Redactor,
-    dispatch: DispatchCell,
     max_line_bytes: usize,
 }
 
@@ -60,40 +63,21 @@ fn is_transport_chatter(metadata: &tracing::Metadata<'_>) -> bool {
         })
 }
 
-impl LokiLayer {
-    /// The buffer this layer fills (tests read its counters).
-    pub fn buffer(&self) -> &Arc<Buffer> {
-        &self.buffer
-    }
-}
-
-impl<S> Layer<S> for LokiLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
-        self.dispatch.register(subscriber);
+impl LokiSink {
+    /// Whether an event with `metadata` goes to Loki.
+    pub(crate) fn wants(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        !is_transport_chatter(metadata)
     }
 
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        record::on_new_span(attrs, id, &ctx, &self.redactor);
-    }
-
-    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        record::on_record(id, values, &ctx, &self.redactor);
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if is_transport_chatter(event.metadata()) {
-            return;
-        }
-        let record = Record::capture(event, &ctx, &self.redactor, &self.dispatch);
+    /// Queues `line`, the JSON rendering of `record` (re-rendered with its
+    /// strings cut when it exceeds Loki's line limit).
+    pub(crate) fn queue(&self, record: Record, line: String, meta: &ServiceMeta) {
         let (time, level) = (record.time, record.level);
-        let mut line = String::with_capacity(320);
-        render_json(&record, &self.meta, &mut line);
-        if line.len() > self.max_line_bytes {
-            line = fit_line(record, &self.meta, self.max_line_bytes);
-        }
+        let line = if line.len() > self.max_line_bytes {
+            fit_line(record, meta, self.max_line_bytes)
+        } else {
+            line
+        };
         self.buffer.push(Entry { time, level, line });
     }
 }
@@ -168,7 +152,7 @@ impl LokiShipper {
     }
 }
 
-/// Builds the layer and starts the shipper thread pushing to `url`.
+/// Builds a Loki-only layer and starts the shipper thread pushing to `url`.
 pub fn start(
     url: &str,
     config: &LokiConfig,
@@ -176,6 +160,17 @@ pub fn start(
     redactor: Redactor,
     diagnostics: Diagnostics,
 ) -> Result<(LokiLayer, LokiShipper), StartError> {
+    let (sink, shipper) = start_sink(url, config, &meta, diagnostics)?;
+    Ok((OutputLayer::loki_only(sink, meta, redactor), shipper))
+}
+
+/// Starts the shipper thread pushing to `url`; the sink feeds it.
+pub(crate) fn start_sink(
+    url: &str,
+    config: &LokiConfig,
+    meta: &ServiceMeta,
+    diagnostics: Diagnostics,
+) -> Result<(LokiSink, LokiShipper), StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(config.timeout)
@@ -206,15 +201,12 @@ pub fn start(
             let report = runtime.block_on(shipper.run());
             let _ = report_tx.send(report);
         })?;
-    let layer = LokiLayer {
+    let sink = LokiSink {
         buffer: Arc::clone(&buffer),
-        meta,
-        redactor,
-        dispatch: DispatchCell::default(),
         max_line_bytes: config.max_line_bytes,
     };
     Ok((
-        layer,
+        sink,
         LokiShipper {
             stop: stop_tx,
             report: report_rx,

@@ -1,4 +1,7 @@
-//! Configuration read from the environment (12-factor).
+//! Reading the environment: the helpers every settings reader uses, and
+//! the deployment [`Environment`]. A leaf: it depends on nothing else in
+//! the crate, so each concern's settings (`LOKI_*` in the Loki module,
+//! `OTEL_*` in the trace module) read with it without a cycle.
 //!
 //! Every reader names the variable it read in its error, so a bad value stops
 //! the process with one line that says what to fix (see [`exit_on_error`]).
@@ -153,62 +156,6 @@ impl FromStr for Environment {
     }
 }
 
-/// Console log format (`LOG_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable, coloured when the terminal allows it.
-    Pretty,
-    /// One JSON object per line.
-    Json,
-}
-
-impl FromStr for LogFormat {
-    type Err = &'static str;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "pretty" => Ok(Self::Pretty),
-            "json" => Ok(Self::Json),
-            _ => Err("expected pretty or json"),
-        }
-    }
-}
-
-/// Settings of the telemetry pipeline, shared by every service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TelemetryConfig {
-    pub environment: Environment,
-    pub log_format: LogFormat,
-    /// `RUST_LOG` syntax; `LOG_LEVEL` wins over `RUST_LOG`; `None` = default.
-    pub log_filter: Option<String>,
-    /// Loki base URL; `None` = shipping disabled.
-    pub loki_url: Option<String>,
-    /// OTLP collector endpoint; `None` = no span export.
-    pub otlp_endpoint: Option<String>,
-    /// Redaction and Loki shipping settings (`LOG_REDACT_KEYS`, `LOKI_*`).
-    pub logging: crate::logging::LoggingConfig,
-    /// The other `OTEL_*` trace settings (protocol, sampler, resource).
-    pub tracing: crate::trace::TraceConfig,
-}
-
-impl TelemetryConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let environment = parse_or("ENVIRONMENT", Environment::Development)?;
-        let default_format = match environment {
-            Environment::Development => LogFormat::Pretty,
-            Environment::Staging | Environment::Production => LogFormat::Json,
-        };
-        Ok(Self {
-            environment,
-            log_format: parse_or("LOG_FORMAT", default_format)?,
-            log_filter: var("LOG_LEVEL").or_else(|| var("RUST_LOG")),
-            loki_url: http_url("LOKI_URL")?,
-            otlp_endpoint: http_url("OTEL_EXPORTER_OTLP_ENDPOINT")?,
-            logging: crate::logging::LoggingConfig::from_env()?,
-            tracing: crate::trace::TraceConfig::from_env()?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,9 +181,8 @@ mod tests {
     }
 
     #[test]
-    fn environment_and_format_parse_case_insensitively() {
+    fn environment_parses_case_insensitively() {
         assert_eq!("PRODUCTION".parse(), Ok(Environment::Production));
-        assert_eq!("Json".parse(), Ok(LogFormat::Json));
-        assert!("xml".parse::<LogFormat>().is_err());
+        assert!("moon".parse::<Environment>().is_err());
     }
 }
