@@ -127,6 +127,7 @@ pub struct Planner {
     rng: Rng,
     guilds: u32,
     sent: u64,
+    moderations: usize,
     /// The gateway's upstream timeout: how long a stalled request is held.
     upstream_timeout: std::time::Duration,
 }
@@ -145,6 +146,7 @@ impl Planner {
             rng: Rng::new(seed),
             guilds: guilds.max(1),
             sent: 0,
+            moderations: 0,
             upstream_timeout: crate::args::DEFAULT_UPSTREAM_TIMEOUT,
         }
     }
@@ -227,8 +229,11 @@ impl Planner {
                 ("GET", format!("/api/guilds/{guild}/members?limit=50"), None)
             }
             Kind::ModerationPost => {
-                let actions = ["warn", "warn", "warn", "timeout", "kick", "ban"];
-                let action = actions[usize::try_from(self.rng.below(6)).unwrap_or(0)];
+                // In turn, so even a short run records each action; warnings
+                // are the most common, as in a real server.
+                let actions = ["warn", "ban", "timeout", "warn", "kick", "warn"];
+                let action = actions[self.moderations % actions.len()];
+                self.moderations += 1;
                 let body = json!({
                     "action": action,
                     "moderator_id": self.member(guild).to_string(),

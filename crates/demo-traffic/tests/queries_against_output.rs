@@ -132,6 +132,22 @@ async fn every_logql_query_selects_lines_the_services_wrote() {
     for reply in &replies {
         assert_eq!(reply.outcome, Outcome::Ok, "{reply:?}");
     }
+    // A moderator's mistake: the command refuses it (outcome `invalid`).
+    let refused = commands::instrumented(
+        invocation("warn"),
+        warn::warn(
+            &client,
+            warn::WarnRequest {
+                guild_id: guild,
+                moderator_id: moderator,
+                target_id: moderator,
+                target_is_bot: false,
+                reason: "self",
+            },
+        ),
+    )
+    .await;
+    assert_eq!(refused.outcome, Outcome::Invalid, "{refused:?}");
     telemetry.shutdown().await;
 
     // A graceful stop flushes every service's last lines.
