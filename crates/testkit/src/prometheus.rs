@@ -145,6 +145,12 @@ impl Prometheus {
     /// [`Prometheus::start`] on a given port, for a config that scrapes
     /// Prometheus itself.
     pub async fn start_on(port: u16, config: &str) -> Self {
+        Self::start_with(port, config, &[], &[]).await
+    }
+
+    /// [`Prometheus::start_on`] with extra flags (`--enable-feature=…`) and
+    /// environment variables (what `expand-external-labels` reads).
+    pub async fn start_with(port: u16, config: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "testkit-prometheus-{}-{}",
             std::process::id(),
@@ -168,6 +174,8 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
+            .args(args)
+            .envs(env.iter().copied())
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
