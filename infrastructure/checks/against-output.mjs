@@ -1,6 +1,7 @@
 // Holds every LogQL expression of the project (queries.mjs) against log lines
 // the services really wrote: `node against-output.mjs captured.jsonl`, one
-// `{"labels": {...}, "line": "..."}` per line (what Loki received).
+// `{"labels": {...}, "metadata": {...}, "line": "..."}` per line (what Loki
+// received: stream labels, structured metadata, the line).
 //
 // Each query is parsed with Grafana's grammar and its log pipelines are
 // evaluated the way Loki does: stream matchers on the labels, line filters on
@@ -152,7 +153,9 @@ function evaluateQuery(expr) {
   let selected = Infinity;
   for (const selector of selectors) {
     const owner = selector.parent; // LogExpr or LogRangeExpr
-    let lines = entries.map((e) => ({ labels: { ...e.labels }, line: e.line, stream: e.labels }));
+    // Structured metadata is a label of the entry for the pipeline's filters
+    // (not for the stream selector).
+    let lines = entries.map((e) => ({ labels: { ...(e.metadata ?? {}), ...e.labels }, line: e.line, stream: e.labels }));
     const step = (what, keep) => {
       if (lines.length === 0) return;
       const next = lines.filter(keep);

@@ -163,6 +163,32 @@ async fn every_logql_query_selects_lines_the_services_wrote() {
         );
     }
 
+    // Each traced line carries its ids as structured metadata too, the same
+    // as in the JSON (what Grafana's derived field reads).
+    let traced: Vec<_> = entries
+        .iter()
+        .filter(|e| e.json()["trace_id"].is_string())
+        .collect();
+    assert!(traced.len() > 10, "{} traced lines", traced.len());
+    for entry in &traced {
+        let json = entry.json();
+        for id in ["trace_id", "span_id"] {
+            assert_eq!(
+                entry.structured_metadata.get(id).map(String::as_str),
+                json[id].as_str(),
+                "{id} in structured metadata: {}",
+                entry.line
+            );
+        }
+    }
+    assert!(
+        entries
+            .iter()
+            .filter(|e| !e.json()["trace_id"].is_string())
+            .all(|e| e.structured_metadata.is_empty()),
+        "untraced lines carry no metadata"
+    );
+
     let verdict = testkit::logql::hold_queries_against(&entries);
     println!("{}", verdict.stdout);
     assert!(verdict.ok, "{}", verdict.stderr);

@@ -53,7 +53,11 @@ pub fn hold_queries_against(entries: &[ReceivedEntry]) -> Verdict {
         let mut out = std::fs::File::create(&file)
             .unwrap_or_else(|error| panic!("create {}: {error}", file.display()));
         for entry in entries {
-            let record = serde_json::json!({"labels": entry.labels, "line": entry.line});
+            let record = serde_json::json!({
+                "labels": entry.labels,
+                "metadata": entry.structured_metadata,
+                "line": entry.line,
+            });
             writeln!(out, "{record}").unwrap_or_else(|error| panic!("write: {error}"));
         }
     }

@@ -88,13 +88,18 @@ where
             return;
         }
         let record = Record::capture(event, &ctx, &self.redactor, &self.dispatch);
-        let (time, level) = (record.time, record.level);
+        let (time, level, trace) = (record.time, record.level, record.trace.clone());
         let mut line = String::with_capacity(320);
         render_json(&record, &self.meta, &mut line);
         if line.len() > self.max_line_bytes {
             line = fit_line(record, &self.meta, self.max_line_bytes);
         }
-        self.buffer.push(Entry { time, level, line });
+        self.buffer.push(Entry {
+            time,
+            level,
+            line,
+            trace,
+        });
     }
 }
 
