@@ -20,8 +20,22 @@ promtool check rules prometheus/rules/*.yml
 step "promtool test rules"
 promtool test rules prometheus/tests/*.yml
 
-step "amtool check-config"
-amtool check-config alertmanager/alertmanager.yml
+step "amtool check-config (rendered from the environment: no receiver, then every receiver)"
+rendered=$(mktemp -d)
+trap 'rm -rf "$rendered"' EXIT
+ALERTMANAGER_TEMPLATES="$PWD/alertmanager/templates" sh alertmanager/render.sh >"$rendered/none.yml"
+ALERTMANAGER_TEMPLATES="$PWD/alertmanager/templates" \
+  ALERT_WEBHOOK_URL=http://pager-bridge:8080/alert \
+  ALERT_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T000/B000/XXXX ALERT_SLACK_CHANNEL='#ops' \
+  ALERT_EMAIL_TO=oncall@example.com ALERT_EMAIL_FROM=alerts@example.com ALERT_SMTP_SMARTHOST=smtp.example.com:587 \
+  ALERT_SMTP_USERNAME=alerts ALERT_SMTP_PASSWORD='p"a\ss' ALERT_WATCHDOG_URL=https://hc-ping.com/uuid \
+  sh alertmanager/render.sh >"$rendered/all.yml"
+amtool check-config "$rendered/none.yml" "$rendered/all.yml"
+grep -q 'slack_configs' "$rendered/all.yml" && grep -q 'email_configs' "$rendered/all.yml" && grep -q 'webhook_configs' "$rendered/all.yml" \
+  || fail "render.sh did not enable every receiver"
+! grep -q '_configs' "$rendered/none.yml" || fail "render.sh enabled a receiver with no variable set"
+amtool template render --template.glob='alertmanager/templates/*.tmpl' \
+  --template.text='{{ template "platform.title" . }}{{ template "platform.text" . }}' >/dev/null
 
 step "LogQL (Grafana's grammar), dashboards, Loki/Tempo configs"
 (
@@ -39,7 +53,7 @@ step "compose files (docker-compose schema and interpolation, no engine needed)"
 # The services' variables have defaults; nothing from the caller's env or a
 # local .env leaks in (an empty --env-file replaces docker/.env).
 empty_env=$(mktemp)
-trap 'rm -f "$empty_env"' EXIT
+trap 'rm -f "$empty_env"; rm -rf "$rendered"' EXIT
 env -i PATH="$PATH" docker-compose --env-file "$empty_env" -f docker/docker-compose.yml --profile apps config -q
 echo "docker/docker-compose.yml: valid"
 if out=$(env -i PATH="$PATH" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config -q 2>&1); then

@@ -9,7 +9,7 @@ use telemetry::{
 };
 use tokio::net::TcpListener;
 
-use crate::{config::Config, routes, store::Store};
+use crate::{config::Config, faults, routes, store::Store};
 
 /// Body limit of every route but `/api/events` (see [`routes::EVENTS_BODY_LIMIT_BYTES`]).
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -18,6 +18,8 @@ pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Whether `X-Demo-Fault` is honoured (see [`crate::faults`]).
+    pub demo_faults: bool,
 }
 
 /// The whole HTTP surface: API routes, JSON fallbacks, the operational
@@ -31,7 +33,13 @@ pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
 /// The routes and seatbelts without the observability layers: the
 /// load benchmark's `bare` baseline (`backend-bare`), never deployed.
 pub fn bare_router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
-    let api = routes::router().with_state(state).merge(ops.router());
+    let api = routes::router()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
+        ))
+        .with_state(state)
+        .merge(ops.router());
     json_api::with_seatbelts(api, BODY_LIMIT_BYTES, request_timeout)
 }
 
@@ -70,6 +78,12 @@ pub async fn serve_with(
             }
         },
     ));
+    if config.demo_faults {
+        tracing::info!(
+            context = "Bootstrap",
+            "DEMO_FAULTS on: requests may ask for a delay or a database failure (X-Demo-Fault)"
+        );
+    }
     tracing::info!(
         context = "Bootstrap",
         database = store.engine().as_str(),
@@ -78,6 +92,7 @@ pub async fn serve_with(
     let app = build(
         AppState {
             store: store.clone(),
+            demo_faults: config.demo_faults,
         },
         &ops,
         config.request_timeout,

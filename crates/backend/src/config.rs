@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use telemetry::{ConfigError, OpsConfig, TelemetryConfig, config};
+use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config};
 
 use crate::store::SqliteFile;
 
@@ -23,6 +23,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// METRICS_TOKEN and the shutdown timings.
     pub ops: OpsConfig,
+    /// `DEMO_FAULTS`: honour `X-Demo-Fault` (see `crate::faults`).
+    pub demo_faults: bool,
 }
 
 impl Config {
@@ -41,6 +43,7 @@ impl Config {
                 DEFAULT_REQUEST_TIMEOUT_MS,
             )?),
             ops: OpsConfig::from_env(telemetry.environment)?,
+            demo_faults: demo_faults(telemetry.environment)?,
             telemetry,
         })
     }
@@ -56,6 +59,17 @@ where
         return Err(ConfigError::new(name, "0", "must be greater than 0"));
     }
     Ok(value)
+}
+
+/// On by default in development only; a production backend never lets a
+/// client slow it down or fail it on purpose.
+fn demo_faults(environment: Environment) -> Result<bool, ConfigError> {
+    const VAR: &str = "DEMO_FAULTS";
+    let on = config::parse_or(VAR, environment == Environment::Development)?;
+    if on && environment == Environment::Production {
+        return Err(ConfigError::new(VAR, "true", "must be off in production"));
+    }
+    Ok(on)
 }
 
 fn database_url() -> Result<String, ConfigError> {

@@ -6,7 +6,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use json_api::{RequestError, error_response};
+use json_api::{RequestError, server_error_response};
 
 use crate::store::StoreError;
 
@@ -46,13 +46,6 @@ impl ApiError {
             Self::Internal(_) => "internal_error",
         }
     }
-
-    fn field(&self) -> Option<&str> {
-        match self {
-            Self::Request(error) => error.field(),
-            _ => None,
-        }
-    }
 }
 
 impl From<StoreError> for ApiError {
@@ -67,14 +60,13 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Request(error) = self {
-            return error.into_response();
+        match self {
+            Self::Request(error) => error.into_response(),
+            // The client gets the generic message; the cause chain is logged
+            // once, with the route, by `json_api::log_server_errors`.
+            Self::DatabaseUnavailable(_) | Self::Internal(_) => {
+                server_error_response(self.status(), self.code(), &self.to_string(), &self)
+            }
         }
-        // Server-side causes are logged here, once, with their source; the
-        // client gets the generic message only.
-        if let Self::DatabaseUnavailable(source) | Self::Internal(source) = &self {
-            tracing::error!(error = %source, code = self.code(), "request failed");
-        }
-        error_response(self.status(), self.code(), &self.to_string(), self.field())
     }
 }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod faults;
 pub mod model;
 pub mod routes;
 pub mod snowflake;

@@ -44,6 +44,19 @@ fn unknown_log_format_exits_2_naming_the_variable() {
 }
 
 #[test]
+fn demo_faults_are_refused_in_production() {
+    let (status, stderr) = testkit::run_to_exit(
+        "backend",
+        &[("ENVIRONMENT", "production"), ("DEMO_FAULTS", "true")],
+    );
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("DEMO_FAULTS") && stderr.contains("production"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn unsupported_database_url_exits_2_naming_the_variable() {
     assert_config_error("backend", "DATABASE_URL", "mysql://localhost/db");
 }

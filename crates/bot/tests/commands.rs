@@ -250,9 +250,14 @@ async fn modlog_without_history_says_so() {
 
 #[tokio::test]
 async fn every_command_is_timed_by_command_and_outcome() {
-    let reply = bot::commands::instrumented("timed_probe", Some(GUILD), async {
-        bot::commands::Reply::failure(Outcome::Invalid, "nope")
-    })
+    let reply = bot::commands::instrumented(
+        bot::commands::Invocation {
+            command: "timed_probe",
+            guild_id: Some(GUILD),
+            user_id: TARGET,
+        },
+        async { bot::commands::Reply::failure(Outcome::Invalid, "nope") },
+    )
     .await;
     assert_eq!(reply.outcome, Outcome::Invalid);
     let metrics = telemetry::metrics::encode().unwrap();

@@ -92,7 +92,15 @@ async fn a_command_runs_in_its_span_with_the_gateway_call_inside() {
         .with_label_values(&["stats", "ok"])
         .get();
 
-    let reply = commands::instrumented("stats", Some(GUILD), stats::stats(&gateway, GUILD)).await;
+    let reply = commands::instrumented(
+        commands::Invocation {
+            command: "stats",
+            guild_id: Some(GUILD),
+            user_id: 80351110224678912,
+        },
+        stats::stats(&gateway, GUILD),
+    )
+    .await;
 
     assert_eq!(reply.outcome, Outcome::Ok);
     let fields = spans.fields("discord command");

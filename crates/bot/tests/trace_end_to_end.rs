@@ -102,8 +102,11 @@ async fn one_command_is_one_trace_across_the_three_services_and_their_logs() {
 
     let client = GatewayClient::new(&stack.gateway.url(""), KEY).unwrap();
     let reply = commands::instrumented(
-        "warn",
-        Some(GUILD),
+        commands::Invocation {
+            command: "warn",
+            guild_id: Some(GUILD),
+            user_id: MODERATOR,
+        },
         warn::warn(
             &client,
             warn::WarnRequest {

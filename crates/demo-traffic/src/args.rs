@@ -13,7 +13,12 @@ pub struct Args {
     pub guilds: u32,
     /// Seeds the request mix, so two runs send the same sequence.
     pub seed: u64,
+    /// The gateway's upstream timeout, which the stalled requests outlast.
+    pub upstream_timeout: Duration,
 }
+
+/// The gateway's default `UPSTREAM_TIMEOUT_MS`.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for Args {
     fn default() -> Self {
@@ -24,6 +29,7 @@ impl Default for Args {
             rate: 50.0,
             guilds: 5,
             seed: 42,
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
         }
     }
 }
@@ -46,26 +52,34 @@ pub enum ArgsError {
 
 pub const USAGE: &str = "\
 Usage: demo-traffic [--gateway-url URL] [--api-key KEY] [--duration 60s] [--rate 50] [--guilds 5] [--seed 42]
+                    [--upstream-timeout 5s]
 
 Sends a realistic mix of requests through the gateway to the backend: Discord
-event batches, the bot commands' API calls, some client errors and some slow
-requests. Prints a progress line, then requests by status and latency percentiles.
+event batches, the bot commands' API calls (/stats, /warn, /modlog), moderation
+actions, client errors, slow requests, and server errors (a backend call held
+past the gateway's upstream timeout: 504; a database failure: 503), the last two
+through X-Demo-Fault, which a development backend honours (DEMO_FAULTS).
+Prints a progress line, then requests by status and kind, what they caused, and
+latency percentiles.
 
   --gateway-url  gateway base URL        (env GATEWAY_URL, default http://localhost:3001)
   --api-key      gateway API key          (env GATEWAY_API_KEY, default dev-key)
   --duration     how long: 90s, 2m, 500ms (env DEMO_DURATION, default 60s)
   --rate         requests per second      (env DEMO_RATE, default 50)
   --guilds       distinct guilds          (env DEMO_GUILDS, default 5)
-  --seed         request mix seed         (env DEMO_SEED, default 42)";
+  --seed         request mix seed         (env DEMO_SEED, default 42)
+  --upstream-timeout  the gateway's UPSTREAM_TIMEOUT_MS, outlasted by the stalled requests
+                      (env DEMO_UPSTREAM_TIMEOUT, default 5s)";
 
 /// Every flag and its environment fallback.
-const FLAGS: [(&str, &str); 6] = [
+const FLAGS: [(&str, &str); 7] = [
     ("--gateway-url", "GATEWAY_URL"),
     ("--api-key", "GATEWAY_API_KEY"),
     ("--duration", "DEMO_DURATION"),
     ("--rate", "DEMO_RATE"),
     ("--guilds", "DEMO_GUILDS"),
     ("--seed", "DEMO_SEED"),
+    ("--upstream-timeout", "DEMO_UPSTREAM_TIMEOUT"),
 ];
 
 fn flag_name(arg: &str) -> &str {
@@ -147,6 +161,11 @@ impl Args {
                     args.seed = value
                         .parse()
                         .map_err(|_| invalid("expected a whole number"))?;
+                }
+                "--upstream-timeout" => {
+                    args.upstream_timeout = parse_duration(&value)
+                        .filter(|d| *d <= Duration::from_secs(60))
+                        .ok_or_else(|| invalid("expected a duration up to 60s, such as 5s"))?;
                 }
                 _ => return Err(ArgsError::Unknown(flag)),
             }

@@ -19,8 +19,15 @@ pub enum Kind {
     GuildPut,
     /// `GET /api/guilds/{id}/members`.
     MemberList,
-    /// Stats over a long window: the expensive query.
+    /// Stats over a long window: the expensive query, slowed down past
+    /// 500 ms (`X-Demo-Fault: delay=…`).
     SlowStats,
+    /// A request the backend holds past the gateway's upstream timeout: the
+    /// gateway answers 504 and logs the timeout at `error`.
+    UpstreamTimeout,
+    /// A request whose database call fails (pool timeout): the backend
+    /// answers 503 and logs the cause chain at `error`.
+    DatabaseFailure,
     /// A guild id that is not a snowflake.
     BadId,
     /// A body the API must refuse (unknown action, malformed JSON, bad event).
@@ -30,8 +37,8 @@ pub enum Kind {
 }
 
 /// Relative frequency of each kind (sums to 100).
-pub const MIX: [(Kind, u32); 11] = [
-    (Kind::Events, 28),
+pub const MIX: [(Kind, u32); 13] = [
+    (Kind::Events, 25),
     (Kind::Stats, 12),
     (Kind::ModerationPost, 10),
     (Kind::ModerationList, 14),
@@ -42,7 +49,12 @@ pub const MIX: [(Kind, u32); 11] = [
     (Kind::BadId, 4),
     (Kind::BadBody, 5),
     (Kind::UnknownRoute, 3),
+    (Kind::UpstreamTimeout, 1),
+    (Kind::DatabaseFailure, 2),
 ];
+
+/// What counts as a slow request (the cookbook's `duration_ms > 500`).
+pub const SLOW_THRESHOLD: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
@@ -58,7 +70,17 @@ impl Kind {
             Self::BadId => "bad_id",
             Self::BadBody => "bad_body",
             Self::UnknownRoute => "unknown_route",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::DatabaseFailure => "database_failure",
         }
+    }
+
+    /// Whether a bot command makes this call (`/stats`, `/warn`, `/modlog`).
+    pub fn is_command_call(self) -> bool {
+        matches!(
+            self,
+            Self::Stats | Self::ModerationPost | Self::ModerationList
+        )
     }
 }
 
@@ -70,6 +92,10 @@ pub struct Planned {
     pub path: String,
     /// Already-encoded JSON (possibly malformed on purpose).
     pub body: Option<String>,
+    /// `X-Demo-Fault`, honoured by a development backend.
+    pub fault: Option<String>,
+    /// Discord events in the body (`POST /events`).
+    pub events: u64,
 }
 
 /// A small deterministic generator (SplitMix64): enough for a traffic mix,
@@ -101,6 +127,9 @@ pub struct Planner {
     rng: Rng,
     guilds: u32,
     sent: u64,
+    moderations: usize,
+    /// The gateway's upstream timeout: how long a stalled request is held.
+    upstream_timeout: std::time::Duration,
 }
 
 /// Guild ids look like real snowflakes (2022-era), distinct per index.
@@ -117,7 +146,15 @@ impl Planner {
             rng: Rng::new(seed),
             guilds: guilds.max(1),
             sent: 0,
+            moderations: 0,
+            upstream_timeout: crate::args::DEFAULT_UPSTREAM_TIMEOUT,
         }
+    }
+
+    /// Stalled requests outlast `timeout` (the gateway's `UPSTREAM_TIMEOUT_MS`).
+    pub fn with_upstream_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.upstream_timeout = timeout;
+        self
     }
 
     /// The next request: first each guild is created (`PUT`, as a bot
@@ -165,18 +202,38 @@ impl Planner {
     }
 
     fn build_for(&mut self, kind: Kind, guild: u64) -> Planned {
+        let mut fault = None;
+        let mut events = 0;
         let (method, path, body) = match kind {
-            Kind::Events => ("POST", "/events".to_owned(), Some(self.events(guild).to_string())),
+            Kind::Events => {
+                let batch = self.events(guild);
+                events = batch["events"].as_array().map_or(0, |e| e.len() as u64);
+                ("POST", "/events".to_owned(), Some(batch.to_string()))
+            }
             Kind::Stats => ("GET", format!("/api/guilds/{guild}/stats?window=24h"), None),
             Kind::SlowStats => {
                 // The backend accepts windows up to 30 days.
                 let windows = ["7d", "14d", "30d"];
                 let window = windows[usize::try_from(self.rng.below(3)).unwrap_or(0)];
+                let millis = SLOW_THRESHOLD.as_millis() as u64 + 50 + self.rng.below(250);
+                fault = Some(format!("delay={millis}"));
                 ("GET", format!("/api/guilds/{guild}/stats?window={window}"), None)
             }
+            Kind::UpstreamTimeout => {
+                let millis = self.upstream_timeout.as_millis() as u64 + 500;
+                fault = Some(format!("delay={millis}"));
+                ("GET", format!("/api/guilds/{guild}/stats?window=30d"), None)
+            }
+            Kind::DatabaseFailure => {
+                fault = Some("database".to_owned());
+                ("GET", format!("/api/guilds/{guild}/members?limit=50"), None)
+            }
             Kind::ModerationPost => {
-                let actions = ["warn", "warn", "warn", "timeout", "kick", "ban"];
-                let action = actions[usize::try_from(self.rng.below(6)).unwrap_or(0)];
+                // In turn, so even a short run records each action; warnings
+                // are the most common, as in a real server.
+                let actions = ["warn", "ban", "timeout", "warn", "kick", "warn"];
+                let action = actions[self.moderations % actions.len()];
+                self.moderations += 1;
                 let body = json!({
                     "action": action,
                     "moderator_id": self.member(guild).to_string(),
@@ -231,6 +288,8 @@ impl Planner {
             method,
             path,
             body,
+            fault,
+            events,
         }
     }
 
@@ -288,7 +347,7 @@ mod tests {
             .filter(|_| planner.next_request().kind == Kind::Events)
             .count();
         let share = events as f64 / n as f64;
-        assert!((0.25..0.31).contains(&share), "events share {share}");
+        assert!((0.22..0.28).contains(&share), "events share {share}");
     }
 
     #[test]

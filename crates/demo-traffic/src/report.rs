@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, fmt, sync::Mutex, time::Duration};
 
-use crate::plan::Kind;
+use crate::plan::{Kind, Planned, SLOW_THRESHOLD};
 
 /// Latency samples kept at most; past it, the newest replace the oldest, so
 /// a very long run keeps bounded memory and recent percentiles.
@@ -30,6 +30,7 @@ struct Counts {
     by_status: BTreeMap<String, u64>,
     by_kind: BTreeMap<&'static str, u64>,
     latencies: Vec<Duration>,
+    caused: Caused,
     recorded: u64,
     skipped: u64,
 }
@@ -38,9 +39,45 @@ struct Counts {
 #[derive(Default)]
 pub struct Recorder(Mutex<Counts>);
 
+/// What the requests made the services do, as the dashboards show it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caused {
+    /// 5xx answers (each logged at `error` by the service that failed).
+    pub server_errors: u64,
+    /// 4xx answers (logged at `warn`).
+    pub client_errors: u64,
+    /// Requests slower than the cookbook's 500 ms.
+    pub slow: u64,
+    /// Moderation actions recorded (201).
+    pub moderation_actions: u64,
+    /// Discord events accepted by the gateway (202).
+    pub events: u64,
+    /// The calls a bot command makes, answered 2xx.
+    pub command_calls: u64,
+}
+
+impl Caused {
+    fn add(&mut self, planned: &Planned, outcome: Outcome, latency: Duration) {
+        let Outcome::Status(status) = outcome else {
+            return;
+        };
+        let ok = (200..300).contains(&status);
+        self.server_errors += u64::from(status >= 500);
+        self.client_errors += u64::from((400..500).contains(&status));
+        self.slow += u64::from(latency > SLOW_THRESHOLD);
+        self.moderation_actions += u64::from(planned.kind == Kind::ModerationPost && status == 201);
+        if planned.kind == Kind::Events && status == 202 {
+            self.events += planned.events;
+        }
+        self.command_calls += u64::from(planned.kind.is_command_call() && ok);
+    }
+}
+
 impl Recorder {
-    pub fn record(&self, kind: Kind, outcome: Outcome, latency: Duration) {
+    pub fn record(&self, planned: &Planned, outcome: Outcome, latency: Duration) {
+        let kind = planned.kind;
         if let Ok(mut counts) = self.0.lock() {
+            counts.caused.add(planned, outcome, latency);
             *counts.by_status.entry(outcome.label()).or_default() += 1;
             *counts.by_kind.entry(kind.as_str()).or_default() += 1;
             let slot = usize::try_from(counts.recorded).unwrap_or(usize::MAX) % MAX_SAMPLES;
@@ -76,6 +113,7 @@ impl Recorder {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), *v))
                 .collect(),
+            caused: counts.caused,
             p50: percentile(&sorted, 0.50),
             p95: percentile(&sorted, 0.95),
             p99: percentile(&sorted, 0.99),
@@ -102,6 +140,7 @@ pub struct Summary {
     /// `"200"`, `"404"`, `"error:timeout"`...
     pub by_status: BTreeMap<String, u64>,
     pub by_kind: BTreeMap<String, u64>,
+    pub caused: Caused,
     pub p50: Duration,
     pub p95: Duration,
     pub p99: Duration,
@@ -167,6 +206,18 @@ impl fmt::Display for Summary {
         )?;
         writeln!(f, "by status:  {}", join(&self.by_status))?;
         writeln!(f, "by kind:    {}", join(&self.by_kind))?;
+        let c = &self.caused;
+        writeln!(
+            f,
+            "caused:     server errors (5xx) {} · client errors (4xx) {} · slow requests (>500 ms) {} · \
+             moderation actions {} · events accepted {} · bot command calls {}",
+            c.server_errors,
+            c.client_errors,
+            c.slow,
+            c.moderation_actions,
+            c.events,
+            c.command_calls
+        )?;
         write!(
             f,
             "latency:    p50 {} · p95 {} · p99 {} · max {}",
@@ -182,19 +233,34 @@ impl fmt::Display for Summary {
 mod tests {
     use super::*;
 
+    fn planned(kind: Kind) -> Planned {
+        Planned {
+            kind,
+            method: "GET",
+            path: "/".into(),
+            body: None,
+            fault: None,
+            events: 3,
+        }
+    }
+
     #[test]
     fn percentiles_use_nearest_rank() {
         let recorder = Recorder::default();
         for ms in 1..=100 {
-            recorder.record(Kind::Stats, Outcome::Status(200), Duration::from_millis(ms));
+            recorder.record(
+                &planned(Kind::Stats),
+                Outcome::Status(200),
+                Duration::from_millis(ms),
+            );
         }
         recorder.record(
-            Kind::BadId,
+            &planned(Kind::BadId),
             Outcome::Status(400),
             Duration::from_millis(500),
         );
         recorder.record(
-            Kind::Stats,
+            &planned(Kind::Stats),
             Outcome::Failed("timeout"),
             Duration::from_secs(1),
         );
@@ -208,6 +274,14 @@ mod tests {
             (100, 1, 1)
         );
         assert_eq!(summary.by_kind["stats"], 101);
+        assert_eq!(
+            (
+                summary.caused.command_calls,
+                summary.caused.client_errors,
+                summary.caused.slow
+            ),
+            (100, 1, 0)
+        );
         let text = summary.to_string();
         assert!(
             text.contains("by status:  200 100 · 400 1 · error:timeout 1"),

@@ -54,7 +54,8 @@ pub async fn run(
     // Catch up after a stall so the run sends `rate × duration` requests.
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut planner = Planner::new(args.seed, args.guilds);
+    let mut planner =
+        Planner::new(args.seed, args.guilds).with_upstream_timeout(args.upstream_timeout);
     let mut tasks = JoinSet::new();
     for _ in 0..total {
         tick.tick().await;
@@ -68,7 +69,7 @@ pub async fn run(
         tasks.spawn(async move {
             let started = Instant::now();
             let outcome = send(&client, &url, &key, &planned).await;
-            recorder.record(planned.kind, outcome, started.elapsed());
+            recorder.record(&planned, outcome, started.elapsed());
             drop(permit);
         });
         // Reap finished tasks as we go so the set stays small.
@@ -88,6 +89,9 @@ async fn send(client: &reqwest::Client, base: &str, key: &str, planned: &Planned
     let mut request = client
         .request(method, format!("{base}{}", planned.path))
         .bearer_auth(key);
+    if let Some(fault) = &planned.fault {
+        request = request.header("x-demo-fault", fault);
+    }
     if let Some(body) = &planned.body {
         request = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -27,8 +27,31 @@ struct Seen {
 
 type Shared = Arc<Mutex<Seen>>;
 
+const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(900);
+
 /// What the request is, judged from the wire only, and the status to answer.
-fn classify(method: &str, path: &str, query: &str, body: &[u8]) -> (&'static str, StatusCode) {
+fn classify(
+    method: &str,
+    path: &str,
+    query: &str,
+    fault: Option<&str>,
+    body: &[u8],
+) -> (&'static str, StatusCode) {
+    // A backend honouring the fault would answer so (the gateway's 504 for
+    // a delay past its upstream timeout).
+    match fault.map(|f| {
+        (
+            f,
+            f.strip_prefix("delay=")
+                .and_then(|ms| ms.parse::<u64>().ok()),
+        )
+    }) {
+        Some(("database", _)) => return ("database_failure", StatusCode::SERVICE_UNAVAILABLE),
+        Some((_, Some(ms))) if ms >= UPSTREAM_TIMEOUT.as_millis() as u64 => {
+            return ("upstream_timeout", StatusCode::GATEWAY_TIMEOUT);
+        }
+        _ => {}
+    }
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
@@ -88,6 +111,10 @@ async fn stub(State(seen): State<Shared>, request: Request) -> (StatusCode, &'st
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query().unwrap_or_default(),
+        parts
+            .headers
+            .get("x-demo-fault")
+            .and_then(|v| v.to_str().ok()),
         &body,
     );
     let mut seen = seen.lock().unwrap();
@@ -122,6 +149,7 @@ async fn a_short_run_sends_every_kind_and_counts_what_the_gateway_saw() {
         rate: 40.0,
         guilds: 3,
         seed: 11,
+        upstream_timeout: UPSTREAM_TIMEOUT,
     };
     let progress_calls = Arc::new(Mutex::new(0u32));
     let calls = progress_calls.clone();

@@ -8,7 +8,9 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use json_api::{RequestError, error_response};
+use json_api::{RequestError, error_response, server_error_response};
+
+use crate::clients::backend::UpstreamError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -22,11 +24,11 @@ pub enum GatewayError {
     #[error("the event queue is full: retry later")]
     QueueFull,
     #[error("the backend is unavailable")]
-    BackendUnavailable,
+    BackendUnavailable(#[source] UpstreamError),
     #[error("the backend did not answer in time")]
-    UpstreamTimeout,
+    UpstreamTimeout(#[source] UpstreamError),
     #[error("the backend's answer could not be relayed")]
-    BadGateway,
+    BadGateway(#[source] UpstreamError),
 }
 
 /// `Retry-After` is in whole seconds: round up, at least 1.
@@ -46,9 +48,9 @@ impl GatewayError {
             Self::Request(error) => error.status(),
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueFull | Self::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::QueueFull | Self::BackendUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -58,16 +60,9 @@ impl GatewayError {
             Self::Unauthorized => "unauthorized",
             Self::RateLimited { .. } => "rate_limited",
             Self::QueueFull => "queue_full",
-            Self::BackendUnavailable => "backend_unavailable",
-            Self::UpstreamTimeout => "upstream_timeout",
-            Self::BadGateway => "bad_gateway",
-        }
-    }
-
-    fn field(&self) -> Option<&str> {
-        match self {
-            Self::Request(error) => error.field(),
-            _ => None,
+            Self::BackendUnavailable(_) => "backend_unavailable",
+            Self::UpstreamTimeout(_) => "upstream_timeout",
+            Self::BadGateway(_) => "bad_gateway",
         }
     }
 }
@@ -77,8 +72,14 @@ impl IntoResponse for GatewayError {
         if let Self::Request(error) = self {
             return error.into_response();
         }
-        let mut response =
-            error_response(self.status(), self.code(), &self.to_string(), self.field());
+        let mut response = match &self {
+            // A failing upstream: the cause chain is logged once, with the
+            // route, by `json_api::log_server_errors`.
+            Self::BackendUnavailable(_) | Self::UpstreamTimeout(_) | Self::BadGateway(_) => {
+                server_error_response(self.status(), self.code(), &self.to_string(), &self)
+            }
+            _ => error_response(self.status(), self.code(), &self.to_string(), None),
+        };
         let headers = response.headers_mut();
         match self {
             Self::Unauthorized => {
@@ -90,7 +91,7 @@ impl IntoResponse for GatewayError {
                     HeaderValue::from(retry_after_seconds(retry_after)),
                 );
             }
-            Self::QueueFull | Self::BackendUnavailable => {
+            Self::QueueFull | Self::BackendUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

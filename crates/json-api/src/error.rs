@@ -4,7 +4,9 @@ use std::any::Any;
 
 use axum::{
     Json,
+    extract::{MatchedPath, Request},
     http::{HeaderValue, StatusCode, header},
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -101,6 +103,72 @@ pub fn error_response(
     (status, Json(body)).into_response()
 }
 
+/// What a server-side failure carries on its response (an extension, never
+/// sent to the client) for [`log_server_errors`] to log with the route.
+#[derive(Debug, Clone)]
+pub struct ServerErrorCause {
+    pub code: &'static str,
+    /// The error and its sources, `top: cause: root cause`.
+    pub error: String,
+}
+
+/// `status` with the error envelope (the generic `message` only), the
+/// cause chain of `cause` attached for [`log_server_errors`].
+pub fn server_error_response(
+    status: StatusCode,
+    code: &'static str,
+    message: &str,
+    cause: &(dyn std::error::Error + 'static),
+) -> Response {
+    let mut response = error_response(status, code, message, None);
+    response.extensions_mut().insert(ServerErrorCause {
+        code,
+        error: error_chain(cause),
+    });
+    response
+}
+
+/// `error` and each of its sources, joined by `: `; a source whose text the
+/// previous message already quotes (`"query failed: {0}"`) is not repeated.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = cause.source();
+    }
+    chain
+}
+
+/// Middleware: one `error` line per server-side failure, naming the route
+/// (axum's template), the method, the status, the error code and the cause
+/// chain. Client errors are the completion line's business (`warn`).
+pub async fn log_server_errors(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    if let Some(cause) = response.extensions().get::<ServerErrorCause>() {
+        tracing::error!(
+            context = "HTTP",
+            method = %method,
+            route,
+            status = response.status().as_u16(),
+            code = cause.code,
+            error = %cause.error,
+            "{method} {route} failed: {}",
+            cause.error
+        );
+    }
+    response
+}
+
 /// `CatchPanicLayer` handler: a panic is a bug, answered 500 JSON (and
 /// logged) rather than a dropped connection.
 pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
@@ -109,7 +177,11 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    tracing::error!(panic = detail, "handler panicked");
+    tracing::error!(
+        context = "HTTP",
+        error = detail,
+        "handler panicked: {detail}"
+    );
     error_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal_error",

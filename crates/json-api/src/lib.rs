@@ -15,5 +15,8 @@ mod error;
 mod seatbelts;
 
 pub use body::{ApiJson, parse_json, read_body};
-pub use error::{RequestError, error_response};
+pub use error::{
+    RequestError, ServerErrorCause, error_chain, error_response, log_server_errors,
+    server_error_response,
+};
 pub use seatbelts::with_seatbelts;

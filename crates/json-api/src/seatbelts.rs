@@ -22,6 +22,8 @@ pub fn with_seatbelts(router: Router, body_limit: usize, request_timeout: Durati
         .fallback(|| async { RequestError::unknown_route() })
         .method_not_allowed_fallback(|| async { RequestError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
+        // Inside the routes (MatchedPath is set), so the line names the route.
+        .route_layer(middleware::from_fn(crate::log_server_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,

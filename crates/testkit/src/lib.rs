@@ -2,7 +2,9 @@
 //! service binary as a real process on an ephemeral port, wait by polling
 //! with a deadline (never a fixed sleep), and clean up every process started.
 
+pub mod alertmanager;
 pub mod discord;
+pub mod logql;
 pub mod loki;
 pub mod otlp;
 pub mod postgres;

@@ -33,7 +33,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use loki_api::{logproto::PushRequest, prost::Message as _};
+use loki_api::prost::Message as _;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 /// How the receiver answers pushes.
@@ -59,6 +59,49 @@ pub struct ReceivedEntry {
     /// Nanoseconds since the Unix epoch.
     pub timestamp_ns: i128,
     pub line: String,
+    /// The entry's structured metadata (Loki 3), e.g. `trace_id`.
+    pub structured_metadata: BTreeMap<String, String>,
+}
+
+/// Loki's `pkg/push/push.proto` (Loki 3), read independently of the
+/// services' encoder: the `loki-api` crate's types have no
+/// `structuredMetadata` (entry field 3).
+mod push_proto {
+    use loki_api::prost_types::Timestamp;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PushRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub streams: Vec<StreamAdapter>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StreamAdapter {
+        #[prost(string, tag = "1")]
+        pub labels: String,
+        #[prost(message, repeated, tag = "2")]
+        pub entries: Vec<EntryAdapter>,
+        #[prost(uint64, tag = "3")]
+        pub hash: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct EntryAdapter {
+        #[prost(message, optional, tag = "1")]
+        pub timestamp: Option<Timestamp>,
+        #[prost(string, tag = "2")]
+        pub line: String,
+        #[prost(message, repeated, tag = "3")]
+        pub structured_metadata: Vec<LabelPairAdapter>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct LabelPairAdapter {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
 }
 
 impl ReceivedEntry {
@@ -397,8 +440,8 @@ pub fn decode(body: &[u8]) -> Result<Vec<ReceivedEntry>, String> {
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|error| format!("snappy: {error}"))?;
-    let request =
-        PushRequest::decode(raw.as_slice()).map_err(|error| format!("protobuf: {error}"))?;
+    let request = push_proto::PushRequest::decode(raw.as_slice())
+        .map_err(|error| format!("protobuf: {error}"))?;
     let mut entries = Vec::new();
     for stream in request.streams {
         let labels = parse_labels(&stream.labels)?;
@@ -409,6 +452,11 @@ pub fn decode(body: &[u8]) -> Result<Vec<ReceivedEntry>, String> {
                 timestamp_ns: i128::from(timestamp.seconds) * 1_000_000_000
                     + i128::from(timestamp.nanos),
                 line: entry.line,
+                structured_metadata: entry
+                    .structured_metadata
+                    .into_iter()
+                    .map(|pair| (pair.name, pair.value))
+                    .collect(),
             });
         }
     }

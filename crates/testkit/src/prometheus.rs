@@ -124,16 +124,24 @@ impl Prometheus {
     /// [`Prometheus::start`] with exemplar storage on, as in compose
     /// (`--enable-feature=exemplar-storage`).
     pub async fn start_with_exemplars(config: &str) -> Self {
-        Self::launch(free_port(), config, &["--enable-feature=exemplar-storage"]).await
+        Self::start_with(
+            free_port(),
+            config,
+            &["--enable-feature=exemplar-storage"],
+            &[],
+        )
+        .await
     }
 
     /// [`Prometheus::start`] on a given port, for a config that scrapes
     /// Prometheus itself.
     pub async fn start_on(port: u16, config: &str) -> Self {
-        Self::launch(port, config, &[]).await
+        Self::start_with(port, config, &[], &[]).await
     }
 
-    async fn launch(port: u16, config: &str, flags: &[&str]) -> Self {
+    /// [`Prometheus::start_on`] with extra flags (`--enable-feature=…`) and
+    /// environment variables (what `expand-external-labels` reads).
+    pub async fn start_with(port: u16, config: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "testkit-prometheus-{}-{}",
             std::process::id(),
@@ -157,7 +165,8 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
-            .args(flags)
+            .args(args)
+            .envs(env.iter().copied())
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -13,5 +13,10 @@ pub async fn ingest(
 ) -> Result<Json<Value>, ApiError> {
     batch.validate()?;
     let ingested = state.store.ingest_events(&batch.events).await?;
+    tracing::debug!(
+        context = "Events",
+        events = ingested,
+        "{ingested} events recorded"
+    );
     Ok(Json(json!({ "ingested": ingested })))
 }

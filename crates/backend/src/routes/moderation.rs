@@ -37,6 +37,18 @@ pub async fn create(
     MODERATION_ACTIONS
         .with_label_values(&[action.action.as_str()])
         .inc();
+    // Who (the moderator), where (the guild), what (the action, its target):
+    // the audit line the cookbook's moderation queries select.
+    tracing::info!(
+        context = "Moderation",
+        guild_id = %guild,
+        user_id = %action.moderator_id,
+        target_id = %action.target_id,
+        action = action.action.as_str(),
+        moderation_id = %action.id,
+        "moderation action {} recorded",
+        action.action.as_str()
+    );
     Ok((StatusCode::CREATED, Json(action)))
 }
 

@@ -53,6 +53,7 @@ impl TestApp {
         let router = app::router(
             AppState {
                 store: store.clone(),
+                demo_faults: false,
             },
             &Ops::new(backend::SERVICE, &OpsConfig::default()),
             timeout,

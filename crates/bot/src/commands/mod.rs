@@ -76,25 +76,40 @@ pub async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
     }
 }
 
+/// Who ran which command where: what the completion line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invocation {
+    pub command: &'static str,
+    /// None in a direct message.
+    pub guild_id: Option<u64>,
+    /// The Discord user who ran it (a pseudonymous id, never a name).
+    pub user_id: u64,
+}
+
 /// Runs a command's logic inside its span, counts the outcome and sends the reply.
 pub async fn run(
     ctx: Context<'_>,
     command: &'static str,
     logic: impl Future<Output = Reply>,
 ) -> Result<(), Error> {
-    let guild_id = ctx.guild_id().map(|id| id.get());
-    let reply = instrumented(command, guild_id, logic).await;
+    let invocation = Invocation {
+        command,
+        guild_id: ctx.guild_id().map(|id| id.get()),
+        user_id: ctx.author().id.get(),
+    };
+    let reply = instrumented(invocation, logic).await;
     ctx.send(to_create_reply(reply)).await.map(|_| ())
 }
 
 /// The part of [`run`] that needs no Discord: the `discord.command` span
 /// (every gateway call of the logic happens inside it), the outcome metric
 /// and the completion log.
-pub async fn instrumented(
-    command: &'static str,
-    guild_id: Option<u64>,
-    logic: impl Future<Output = Reply>,
-) -> Reply {
+pub async fn instrumented(invocation: Invocation, logic: impl Future<Output = Reply>) -> Reply {
+    let Invocation {
+        command,
+        guild_id,
+        user_id,
+    } = invocation;
     let span = telemetry::trace::spans::discord_command(command, guild_id);
     async {
         let start = std::time::Instant::now();
@@ -111,9 +126,15 @@ pub async fn instrumented(
         COMMAND_DURATION
             .with_label_values(&[command, reply.outcome.as_str()])
             .observe(start.elapsed().as_secs_f64());
+        // Ids as strings: snowflakes exceed what a JSON number holds exactly.
         tracing::info!(
+            context = "Command",
+            command,
+            guild_id = guild_id.map(|id| id.to_string()).as_deref(),
+            user_id = %user_id,
             outcome = reply.outcome.as_str(),
-            "command /{command} handled"
+            "command /{command} handled: {}",
+            reply.outcome.as_str()
         );
         reply
     }

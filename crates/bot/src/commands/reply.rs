@@ -96,9 +96,11 @@ impl Reply {
     pub fn gateway_failure(command: &str, error: &GatewayError) -> Self {
         match error {
             GatewayError::Unauthorized { .. } | GatewayError::Unexpected(_) => {
-                tracing::error!(error = %error, "/{command}: gateway call failed");
+                tracing::error!(context = "Command", command, error = %error, "/{command}: gateway call failed");
             }
-            _ => tracing::warn!(error = %error, "/{command}: gateway call failed"),
+            _ => {
+                tracing::warn!(context = "Command", command, error = %error, "/{command}: gateway call failed")
+            }
         }
         Self::from_gateway_error(error)
     }

@@ -166,6 +166,7 @@ impl Loki<'_> {
                 "doctor_marker": marker,
             })
             .to_string(),
+            trace: None,
         };
         let labels = StreamLabels::new(PROBE_APP, self.config.environment.as_str());
         let body = match encode(vec![entry], &labels) {

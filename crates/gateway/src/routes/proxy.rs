@@ -13,10 +13,12 @@ use crate::{app::AppState, clients::backend::UpstreamError, error::GatewayError}
 
 /// Request headers worth passing on (never `Authorization`: the API key is
 /// the gateway's business, not the backend's).
-const FORWARDED_REQUEST_HEADERS: [HeaderName; 3] = [
+const FORWARDED_REQUEST_HEADERS: [HeaderName; 4] = [
     header::CONTENT_TYPE,
     header::ACCEPT,
     HeaderName::from_static("x-request-id"),
+    // Honoured by a development backend only (see the backend's `faults`).
+    HeaderName::from_static("x-demo-fault"),
 ];
 const RELAYED_RESPONSE_HEADERS: [HeaderName; 3] = [
     header::CONTENT_TYPE,
@@ -39,13 +41,10 @@ pub async fn forward(
         .backend
         .send(method, &path_and_query, headers, body)
         .await
-        .map_err(|error| {
-            tracing::warn!(error = %error, "backend call failed");
-            match error {
-                UpstreamError::Unavailable(_) => GatewayError::BackendUnavailable,
-                UpstreamError::Timeout(_) => GatewayError::UpstreamTimeout,
-                UpstreamError::Failed(_) | UpstreamError::Build(_) => GatewayError::BadGateway,
-            }
+        .map_err(|error| match error {
+            UpstreamError::Unavailable(_) => GatewayError::BackendUnavailable(error),
+            UpstreamError::Timeout(_) => GatewayError::UpstreamTimeout(error),
+            UpstreamError::Failed(_) | UpstreamError::Build(_) => GatewayError::BadGateway(error),
         })?;
     let mut response = (upstream.status, upstream.body).into_response();
     *response.headers_mut() = pick(&upstream.headers, &RELAYED_RESPONSE_HEADERS);

@@ -18,7 +18,7 @@ use std::{
 use tokio::sync::{Notify, mpsc};
 use tracing::Level;
 
-use crate::logging::metrics;
+use crate::logging::{metrics, trace_ids::TraceIds};
 
 /// Per-entry memory beyond the line's heap buffer: the entry itself and
 /// its slot in the channel, rounded up.
@@ -30,12 +30,18 @@ pub struct Entry {
     pub time: SystemTime,
     pub level: Level,
     pub line: String,
+    /// Sent as the entry's structured metadata too (Loki 3).
+    pub trace: Option<TraceIds>,
 }
 
 impl Entry {
     /// What this entry counts against the cap.
     pub fn cost(&self) -> usize {
-        self.line.capacity() + ENTRY_OVERHEAD
+        let trace = self
+            .trace
+            .as_ref()
+            .map_or(0, |ids| ids.trace_id.capacity() + ids.span_id.capacity());
+        self.line.capacity() + trace + ENTRY_OVERHEAD
     }
 }
 
@@ -187,6 +193,7 @@ mod tests {
 
     fn entry(len: usize) -> Entry {
         Entry {
+            trace: None,
             time: SystemTime::now(),
             level: Level::INFO,
             line: "x".repeat(len),

@@ -1,14 +1,54 @@
 //! Loki's native push format: a protobuf `PushRequest`, snappy block
-//! compressed, one stream per level.
+//! compressed, one stream per level; each entry carries its `trace_id` and
+//! `span_id` as structured metadata (Loki 3).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use loki_api::{
-    logproto::{EntryAdapter, PushRequest, StreamAdapter},
-    prost::Message as _,
-    prost_types::Timestamp,
-};
+use loki_api::{prost::Message as _, prost_types::Timestamp};
 use tracing::Level;
+
+pub(crate) use wire::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter};
+
+/// Loki's `pkg/push/push.proto` as of Loki 3: the `loki-api` crate's types
+/// predate `structuredMetadata` (entry field 3), so the messages are
+/// declared here, field for field.
+mod wire {
+    use loki_api::prost_types::Timestamp;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct PushRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub(crate) streams: Vec<StreamAdapter>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct StreamAdapter {
+        #[prost(string, tag = "1")]
+        pub(crate) labels: String,
+        #[prost(message, repeated, tag = "2")]
+        pub(crate) entries: Vec<EntryAdapter>,
+        #[prost(uint64, tag = "3")]
+        pub(crate) hash: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct EntryAdapter {
+        #[prost(message, optional, tag = "1")]
+        pub(crate) timestamp: Option<Timestamp>,
+        #[prost(string, tag = "2")]
+        pub(crate) line: String,
+        #[prost(message, repeated, tag = "3")]
+        pub(crate) structured_metadata: Vec<LabelPairAdapter>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct LabelPairAdapter {
+        #[prost(string, tag = "1")]
+        pub(crate) name: String,
+        #[prost(string, tag = "2")]
+        pub(crate) value: String,
+    }
+}
 
 use super::buffer::Entry;
 use crate::logging::record::level_name;
@@ -66,9 +106,28 @@ pub fn encode(entries: Vec<Entry>, labels: &StreamLabels) -> Result<EncodedBatch
     let cost = entries.iter().map(Entry::cost).sum();
     let mut streams: [Vec<EntryAdapter>; 5] = Default::default();
     for entry in entries {
+        // Structured metadata, not labels: unbounded ids must not create
+        // streams, yet Loki indexes them per entry (`| trace_id="…"` with
+        // no parsing, and Grafana's derived field).
+        let structured_metadata = entry
+            .trace
+            .map(|ids| {
+                vec![
+                    LabelPairAdapter {
+                        name: "trace_id".to_owned(),
+                        value: ids.trace_id,
+                    },
+                    LabelPairAdapter {
+                        name: "span_id".to_owned(),
+                        value: ids.span_id,
+                    },
+                ]
+            })
+            .unwrap_or_default();
         streams[level_index(entry.level)].push(EntryAdapter {
             timestamp: Some(timestamp(entry.time)),
             line: entry.line,
+            structured_metadata,
         });
     }
     let request = PushRequest {
@@ -98,6 +157,7 @@ fn timestamp(time: SystemTime) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logging::trace_ids::TraceIds;
 
     #[test]
     fn round_trips_through_snappy_and_protobuf() {
@@ -107,16 +167,22 @@ mod tests {
                 time: UNIX_EPOCH,
                 level: Level::INFO,
                 line: "a".into(),
+                trace: Some(TraceIds {
+                    trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+                    span_id: "00f067aa0ba902b7".into(),
+                }),
             },
             Entry {
                 time: UNIX_EPOCH,
                 level: Level::ERROR,
                 line: "b".into(),
+                trace: None,
             },
             Entry {
                 time: UNIX_EPOCH,
                 level: Level::INFO,
                 line: "c".into(),
+                trace: None,
             },
         ];
         let batch = encode(entries, &labels).unwrap();
@@ -136,5 +202,21 @@ mod tests {
             .map(|e| e.line.as_str())
             .collect();
         assert_eq!(info, ["a", "c"]);
+        let metadata: Vec<(&str, &str)> = request.streams[1].entries[0]
+            .structured_metadata
+            .iter()
+            .map(|pair| (pair.name.as_str(), pair.value.as_str()))
+            .collect();
+        assert_eq!(
+            metadata,
+            [
+                ("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"),
+                ("span_id", "00f067aa0ba902b7")
+            ]
+        );
+        assert!(request.streams[0].entries[0].structured_metadata.is_empty());
+        // Readable by the loki-api types too (the new field is skipped).
+        let legacy = loki_api::logproto::PushRequest::decode(raw.as_slice()).unwrap();
+        assert_eq!(legacy.streams[1].entries[1].line, "c");
     }
 }

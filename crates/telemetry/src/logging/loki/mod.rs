@@ -72,13 +72,18 @@ impl LokiSink {
     /// Queues `line`, the JSON rendering of `record` (re-rendered with its
     /// strings cut when it exceeds Loki's line limit).
     pub(crate) fn queue(&self, record: Record, line: String, meta: &ServiceMeta) {
-        let (time, level) = (record.time, record.level);
+        let (time, level, trace) = (record.time, record.level, record.trace.clone());
         let line = if line.len() > self.max_line_bytes {
             fit_line(record, meta, self.max_line_bytes)
         } else {
             line
         };
-        self.buffer.push(Entry { time, level, line });
+        self.buffer.push(Entry {
+            time,
+            level,
+            line,
+            trace,
+        });
     }
 }
 
