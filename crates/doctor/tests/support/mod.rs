@@ -152,13 +152,12 @@ impl Alertmanager {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let port = testkit::free_port();
+        // The repository's configuration as its entrypoint renders it, with
+        // no receiver variable set.
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(&config, testkit::alertmanager::render_config(&[])).unwrap();
         let child = Command::new(binary)
-            .arg(format!(
-                "--config.file={}",
-                repo()
-                    .join("infrastructure/alertmanager/alertmanager.yml")
-                    .display()
-            ))
+            .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", dir.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
