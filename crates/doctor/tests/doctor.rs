@@ -10,7 +10,8 @@ mod support;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
-use support::{Alertmanager, Grafana, doctor, repo};
+use support::{Grafana, doctor, repo};
+use testkit::alertmanager::Alertmanager;
 use testkit::{
     Service, ServiceBuilder,
     loki::{LokiMode, LokiReceiver},
@@ -132,13 +133,13 @@ async fn healthy_setup_is_all_green_and_each_fault_names_its_fix() {
     if !tools_available() {
         return;
     }
-    let Some(alertmanager_binary) = support::alertmanager_binary() else {
+    if !testkit::alertmanager::available() {
         return;
-    };
+    }
     let loki = LokiReceiver::start().await;
     let otlp = OtlpReceiver::start().await;
     let services = Services::start(&sqlite_url("healthy"), &loki.url(), &otlp.endpoint()).await;
-    let alertmanager = Alertmanager::start(&alertmanager_binary).await;
+    let alertmanager = Alertmanager::start(&[]).await;
     let grafana = Grafana::start("admin", "s3cret").await;
     let mut jobs = vec![
         ScrapeJob::new("backend", services.backend.port),

@@ -1,17 +1,13 @@
-//! What the doctor tests share: the doctor binary run as a user runs it, a
-//! real Alertmanager, and an in-test Grafana speaking its HTTP API.
+//! What the doctor tests share: the doctor binary run as a user runs it and
+//! an in-test Grafana speaking its HTTP API (Alertmanager: `testkit::alertmanager`).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU32, Ordering},
-    },
-    time::Duration,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
 };
 
 use axum::{
@@ -109,93 +105,6 @@ pub async fn doctor(env: &BTreeMap<String, String>, args: &[&str]) -> Run {
     tokio::task::spawn_blocking(move || run_blocking(env, args))
         .await
         .expect("doctor thread")
-}
-
-/// The Alertmanager binary: `alertmanager`, or Debian's
-/// `prometheus-alertmanager`. Missing: a loud skip, a failure under CI=true.
-pub fn alertmanager_binary() -> Option<PathBuf> {
-    let found = ["alertmanager", "prometheus-alertmanager"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join(name))
-                    .find(|path| path.is_file())
-            })
-        });
-    if found.is_none() {
-        let message = "alertmanager not installed (Debian package `prometheus-alertmanager`; scripts/install-test-deps.sh installs it)";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{message}: required when CI=true"
-        );
-        eprintln!("\n!!! SKIPPED: {message} !!!\n");
-    }
-    found
-}
-
-/// A real Alertmanager with the repository's configuration, on a loopback
-/// port, clustering off; killed and its directory removed when dropped.
-pub struct Alertmanager {
-    pub port: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Alertmanager {
-    pub async fn start(binary: &Path) -> Self {
-        static INSTANCE: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "doctor-alertmanager-{}-{}",
-            std::process::id(),
-            INSTANCE.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = testkit::free_port();
-        // The repository's configuration as its entrypoint renders it, with
-        // no receiver variable set.
-        let config = dir.join("alertmanager.yml");
-        std::fs::write(&config, testkit::alertmanager::render_config(&[])).unwrap();
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn alertmanager");
-        let alertmanager = Self { port, child, dir };
-        let client = testkit::http_client();
-        let url = alertmanager.url("/-/ready");
-        testkit::poll_until(Duration::from_secs(30), "alertmanager to be ready", || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                client
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-                    .then_some(())
-            }
-        })
-        .await;
-        alertmanager
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// An in-test Grafana: `/api/health`, `/api/datasources` and
