@@ -137,6 +137,55 @@ class Checks(unittest.TestCase):
         bot["metadata"]["annotations"]["discord-platform/identify-max-concurrency"] = "4"
         self.assertEqual(check_timings.check(self.documents), [])
 
+    def test_the_shutdown_budget_fits_the_grace_period_of_every_pod(self):
+        self.assertEqual(check_timings.check(self.documents), [])
+        report = "\n".join(check_timings.budget_report(self.documents))
+        self.assertIn("gateway: preStop 5s + grace 0s + drain 11s + events 6s", report)
+
+    def test_a_shutdown_over_the_grace_period_is_reported(self):
+        gateway = find(self.documents, "Deployment", "gateway")
+        gateway["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
+        failures = check_timings.check(self.documents)
+        self.assertTrue(
+            any(
+                "Deployment/gateway: shutdown worst case" in f
+                and "events 6s" in f
+                and "= 36s > terminationGracePeriodSeconds 30s" in f
+                for f in failures
+            ),
+            failures,
+        )
+
+    def test_a_longer_flush_in_the_code_is_counted(self):
+        constants = check_timings.rust_constants()
+        constants["gateway_events"] = 15
+        failures = check_timings.check(self.documents, constants)
+        self.assertTrue(any("events 15s" in f and "= 45s > " in f for f in failures), failures)
+        self.assertFalse(any("backend" in f for f in failures), failures)
+
+    def test_a_manifest_variable_overrides_the_code_default(self):
+        env = find(self.documents, "ConfigMap", "platform-env")["data"]
+        env["LOKI_FLUSH_TIMEOUT"] = "15s"
+        failures = check_timings.check(self.documents)
+        self.assertTrue(any("StatefulSet/bot" in f and "logs 18s" in f for f in failures), failures)
+
+    def test_a_drain_shorter_than_the_request_timeout_is_reported(self):
+        env = find(self.documents, "ConfigMap", "platform-env")["data"]
+        env["SHUTDOWN_TIMEOUT_SECONDS"] = "10"
+        failures = check_timings.check(self.documents)
+        self.assertTrue(any("does not outlast REQUEST_TIMEOUT_MS" in f for f in failures), failures)
+
+    def test_a_constant_that_disappears_fails_loudly(self):
+        with self.assertRaises(LookupError) as raised:
+            check_timings.rust_constant("crates/gateway/src/app.rs", "NO_SUCH_DEADLINE")
+        self.assertIn("NO_SUCH_DEADLINE", str(raised.exception))
+
+    def test_constants_are_read_in_seconds_and_milliseconds(self):
+        constants = check_timings.rust_constants()
+        self.assertEqual(constants["spans"], 5)  # from_millis(5000)
+        self.assertEqual(constants["request_timeout"], 10)  # 10_000 ms
+        self.assertEqual(constants["console"], 2)  # std::time::Duration::from_secs(2)
+
 
 @unittest.skipUnless(check.schemas_dir(), "schemas absent (reported above; fails under CI=true)")
 class SchemaChecks(unittest.TestCase):

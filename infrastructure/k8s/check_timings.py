@@ -1,9 +1,18 @@
 #!/usr/bin/env python3
 """Timing checks of the rendered overlays (run by check.py, or alone).
 
-Shutdown: preStop sleep + SHUTDOWN_GRACE_SECONDS + SHUTDOWN_TIMEOUT_SECONDS
-+ a flush margin must not exceed terminationGracePeriodSeconds, or the
-kubelet SIGKILLs the process before it has flushed its telemetry.
+Shutdown budget (docs/deploy.md, "Shutdown budget"): the worst case of a
+pod's shutdown, each step at its deadline one after the other, must not
+exceed terminationGracePeriodSeconds, or the kubelet SIGKILLs the process
+before it has flushed:
+  preStop sleep + SHUTDOWN_GRACE_SECONDS + SHUTDOWN_TIMEOUT_SECONDS (drain)
+  + the service's event flush (gateway: batcher, bot: forwarder)
+  + span flush (OTEL_SHUTDOWN_TIMEOUT + the wait's margin)
+  + log flush (LOKI_FLUSH_TIMEOUT + the wait's margin + the console flush).
+The deadlines are read from the Rust source (RUST_CONSTANTS: a constant
+that moves or disappears fails the check), overridden by the manifests'
+environment where a variable sets them. The drain must also outlast
+REQUEST_TIMEOUT_MS, or a request in flight at the signal is cut off.
 
 Bot sharding (docs/deploy.md, "The bot scales by shards"):
 - replicas × SHARDS_PER_POD = DISCORD_SHARD_TOTAL (every shard runs, once);
@@ -25,16 +34,68 @@ container's own env) and infrastructure/prometheus/rules.
 
 import glob
 import os
+import re
 import subprocess
 import sys
 
 import yaml
 
-FLUSH_MARGIN_SECONDS = 5
-SERVICE_DEFAULTS = {"SHUTDOWN_GRACE_SECONDS": 5, "SHUTDOWN_TIMEOUT_SECONDS": 15}
 IDENTIFY_INTERVAL_SECONDS = 5
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 RULES = os.path.join(os.path.dirname(HERE), "prometheus", "rules", "*.yml")
+
+# What each step of the shutdown waits at most, as the code defines it:
+# (file, constant). Read by rust_constants().
+RUST_CONSTANTS = {
+    "grace": ("crates/telemetry/src/shutdown.rs", "PRODUCTION_GRACE"),
+    "drain": ("crates/telemetry/src/shutdown.rs", "DEFAULT_TIMEOUT"),
+    "gateway_events": ("crates/gateway/src/app.rs", "FLUSH_DEADLINE"),
+    "bot_events": ("crates/bot/src/app.rs", "FLUSH_GRACE"),
+    "spans": ("crates/telemetry/src/trace/config.rs", "DEFAULT_SHUTDOWN_TIMEOUT"),
+    "spans_margin": ("crates/telemetry/src/trace/mod.rs", "SHUTDOWN_MARGIN"),
+    "logs": ("crates/telemetry/src/logging/loki/config.rs", "DEFAULT_FLUSH_TIMEOUT"),
+    "logs_margin": ("crates/telemetry/src/logging/loki/mod.rs", "FLUSH_MARGIN"),
+    "console": ("crates/telemetry/src/logging/mod.rs", "CONSOLE_FLUSH_TIMEOUT"),
+    "request_timeout": ("crates/backend/src/config.rs", "DEFAULT_REQUEST_TIMEOUT_MS"),
+}
+# The service whose event queue is flushed at shutdown, by image name.
+EVENT_FLUSH = {"gateway": "gateway_events", "bot": "bot_events"}
+
+_DURATION = r"(?:std::time::)?Duration"
+
+
+def rust_constant(path, name, root=ROOT):
+    """Seconds of `const NAME: Duration = Duration::from_secs(N)` (or
+    from_millis, or a `u64` named `..._MS`) in `path`; raises if absent."""
+    with open(os.path.join(root, path), encoding="utf-8") as file:
+        source = file.read()
+    found = re.search(
+        rf"const\s+{name}\s*:\s*{_DURATION}\s*=\s*{_DURATION}::from_(secs|millis)\(\s*([\d_]+)\s*\)",
+        source,
+    )
+    if found:
+        value = int(found.group(2).replace("_", ""))
+        return value / 1000 if found.group(1) == "millis" else value
+    found = re.search(rf"const\s+{name}\s*:\s*u64\s*=\s*([\d_]+)\s*;", source)
+    if found and name.endswith("_MS"):
+        return int(found.group(1).replace("_", "")) / 1000
+    raise LookupError(
+        f"{path}: no `const {name}: Duration = Duration::from_secs(..)`: "
+        "the shutdown budget cannot be computed (update RUST_CONSTANTS in check_timings.py)"
+    )
+
+
+def rust_constants(root=ROOT):
+    return {key: rust_constant(path, name, root) for key, (path, name) in RUST_CONSTANTS.items()}
+
+
+def _human_seconds(value):
+    """LOKI_FLUSH_TIMEOUT's syntax: 500ms, 1.5s, 2m; a bare number is seconds."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*(ms|s|m)?\s*", str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r}")
+    return float(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[match.group(2)]
 
 
 def _seconds(duration):
@@ -53,7 +114,7 @@ def _alert_for(name):
 
 
 def _env(container, config_maps):
-    env = dict(SERVICE_DEFAULTS)
+    env = {}
     for source in container.get("envFrom", []):
         env.update(config_maps.get(source.get("configMapRef", {}).get("name"), {}))
     for var in container.get("env", []):
@@ -99,8 +160,54 @@ def check_shards(workload, env):
     return failures
 
 
-def check(documents):
+def shutdown_steps(service, env, pre_stop, constants):
+    """The shutdown's steps (name, seconds at most), in order."""
+
+    def seconds(var, default, parse=float):
+        return parse(env[var]) if var in env else default
+
+    steps = [
+        ("preStop", float(pre_stop)),
+        ("grace", seconds("SHUTDOWN_GRACE_SECONDS", constants["grace"])),
+        ("drain", seconds("SHUTDOWN_TIMEOUT_SECONDS", constants["drain"])),
+    ]
+    if service in EVENT_FLUSH:
+        steps.append(("events", constants[EVENT_FLUSH[service]]))
+    spans = seconds("OTEL_SHUTDOWN_TIMEOUT", constants["spans"] * 1000) / 1000
+    steps.append(("spans", spans + constants["spans_margin"]))
+    logs = seconds("LOKI_FLUSH_TIMEOUT", constants["logs"], _human_seconds)
+    steps.append(("logs", logs + constants["logs_margin"] + constants["console"]))
+    return steps
+
+
+def check_shutdown(workload, container, env, constants):
+    failures = []
+    name = f"{workload['kind']}/{workload['metadata']['name']}"
+    pod = workload["spec"]["template"]["spec"]
+    budget = pod.get("terminationGracePeriodSeconds", 30)
+    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+    service = container["image"].split("/", 1)[1].split(":", 1)[0]
+    steps = shutdown_steps(service, env, pre_stop, constants)
+    needed = sum(seconds for _, seconds in steps)
+    if needed > budget:
+        detail = " + ".join(f"{step} {seconds:g}s" for step, seconds in steps)
+        failures.append(
+            f"{name}: shutdown worst case {detail} = {needed:g}s "
+            f"> terminationGracePeriodSeconds {budget}s"
+        )
+    drain = dict(steps)["drain"]
+    request_timeout = float(env.get("REQUEST_TIMEOUT_MS", constants["request_timeout"] * 1000)) / 1000
+    if service in ("backend", "gateway") and drain <= request_timeout:
+        failures.append(
+            f"{name}: drain {drain:g}s does not outlast REQUEST_TIMEOUT_MS ({request_timeout:g}s): "
+            "a request in flight at the signal is cut off"
+        )
+    return failures
+
+
+def check(documents, constants=None):
     """Failures (one line each) of the rendered documents."""
+    constants = constants or rust_constants()
     config_maps = {
         d["metadata"]["name"]: d.get("data", {}) for d in documents if d["kind"] == "ConfigMap"
     }
@@ -110,32 +217,42 @@ def check(documents):
         if d["kind"] not in ("Deployment", "StatefulSet"):
             continue
         pod = d["spec"]["template"]["spec"]
-        budget = pod.get("terminationGracePeriodSeconds", 30)
         for container in pod["containers"]:
             if not container["image"].startswith("discord-platform/"):
                 continue  # not one of the platform's services
             env = _env(container, config_maps)
-            pre_stop = (
-                container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
-            )
-            needed = (
-                int(pre_stop)
-                + int(env["SHUTDOWN_GRACE_SECONDS"])
-                + int(env["SHUTDOWN_TIMEOUT_SECONDS"])
-                + FLUSH_MARGIN_SECONDS
-            )
             checked += 1
-            if needed > budget:
-                failures.append(
-                    f"{d['kind']}/{d['metadata']['name']}: preStop {pre_stop}s + grace "
-                    f"{env['SHUTDOWN_GRACE_SECONDS']}s + drain {env['SHUTDOWN_TIMEOUT_SECONDS']}s "
-                    f"+ flush {FLUSH_MARGIN_SECONDS}s = {needed}s > terminationGracePeriodSeconds {budget}s"
-                )
+            failures += check_shutdown(d, container, env, constants)
             if d["kind"] == "StatefulSet" and "DISCORD_SHARD_TOTAL" in env:
                 failures += check_shards(d, env)
     if checked == 0:
         failures.append("no service container found to check")
     return failures
+
+
+def budget_report(documents, constants=None):
+    """One line per service: its shutdown steps and worst case."""
+    constants = constants or rust_constants()
+    config_maps = {
+        d["metadata"]["name"]: d.get("data", {}) for d in documents if d["kind"] == "ConfigMap"
+    }
+    lines = []
+    for d in documents:
+        if d["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = d["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            if not container["image"].startswith("discord-platform/"):
+                continue
+            pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+            service = container["image"].split("/", 1)[1].split(":", 1)[0]
+            steps = shutdown_steps(service, _env(container, config_maps), pre_stop, constants)
+            total = sum(seconds for _, seconds in steps)
+            detail = " + ".join(f"{step} {seconds:g}s" for step, seconds in steps)
+            lines.append(
+                f"{service}: {detail} = {total:g}s of {pod.get('terminationGracePeriodSeconds', 30)}s"
+            )
+    return lines
 
 
 def main(overlays):
@@ -149,10 +266,13 @@ def main(overlays):
         ).stdout
         documents = [d for d in yaml.safe_load_all(rendered) if d]
         failures += [f"{overlay}: {f}" for f in check(documents)]
+        if "-v" in sys.argv:
+            for line in budget_report(documents):
+                print(f"{overlay}: {line}")
     for failure in failures:
         print(f"ERROR {failure}", file=sys.stderr)
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["dev", "prod"]))
+    sys.exit(main([a for a in sys.argv[1:] if a != "-v"] or ["dev", "prod"]))

@@ -97,7 +97,7 @@ pub async fn serve_with(
         &ops,
         config.request_timeout,
     );
-    telemetry::serve(listener, app, ops.shutdown()).await?;
+    ops.serve(listener, app).await?;
     business_gauges.abort();
     store.close().await;
     Ok(())

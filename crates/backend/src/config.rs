@@ -18,7 +18,7 @@ pub struct Config {
     pub database_url: String,
     /// Pool size; SQLite serialises writes anyway, PostgreSQL benefits.
     pub database_max_connections: u32,
-    /// Upper bound on a request's handling time (answered 408 JSON past it).
+    /// Upper bound on a request's handling time (answered 503 JSON `handler_timeout` past it).
     pub request_timeout: Duration,
     pub telemetry: TelemetryConfig,
     /// METRICS_TOKEN and the shutdown timings.

@@ -16,7 +16,8 @@ use crate::{
     events::{EventForwarder, ForwarderConfig, ForwarderTask},
 };
 
-/// How long queued events get to reach the gateway at shutdown.
+/// How long queued events get to reach the gateway at shutdown. Part of
+/// the shutdown budget (infrastructure/k8s/check_timings.py reads it).
 const FLUSH_GRACE: Duration = Duration::from_secs(3);
 
 /// The operational endpoints behind the HTTP observability layer.
@@ -105,10 +106,10 @@ impl App {
         self.listener.local_addr().ok().map(|addr| addr.port())
     }
 
-    /// Serves until SIGINT/SIGTERM (then drains as `telemetry::serve` does),
+    /// Serves until SIGINT/SIGTERM (then drains as `Ops::serve` does),
     /// then disconnects the shards and flushes the queued events.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        telemetry::serve(self.listener, router(&self.ops), self.ops.shutdown()).await?;
+        self.ops.serve(self.listener, router(&self.ops)).await?;
         self.discord.shutdown().await;
         self.forwarder.shutdown(FLUSH_GRACE).await;
         Ok(())

@@ -19,8 +19,10 @@ use crate::{
 
 /// Body limit of the proxied API (the backend's own limit).
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
-/// How long shutdown waits for the last event batch to reach the backend.
-const FLUSH_DEADLINE: Duration = Duration::from_secs(10);
+/// How long shutdown waits for the last event batch to reach the backend:
+/// one call within `UPSTREAM_TIMEOUT_MS` (5 s) and a margin. Part of the
+/// shutdown budget (infrastructure/k8s/check_timings.py reads it).
+const FLUSH_DEADLINE: Duration = Duration::from_secs(6);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -90,12 +92,8 @@ pub async fn serve_with(
         Criticality::Critical,
     ));
     tracing::info!(context = "Bootstrap", backend = %config.backend_url, "Gateway running on http://{addr}");
-    telemetry::serve(
-        listener,
-        build(state, &ops, config.request_timeout),
-        ops.shutdown(),
-    )
-    .await?;
+    ops.serve(listener, build(state, &ops, config.request_timeout))
+        .await?;
     // The server (and every queue handle it held) is gone: the batcher
     // drains what is left and ends.
     if tokio::time::timeout(FLUSH_DEADLINE, flusher).await.is_err() {

@@ -18,7 +18,7 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// Bound on every call to the backend (connect + response).
     pub upstream_timeout: Duration,
-    /// Bound on a client request's handling time (408 JSON past it).
+    /// Bound on a client request's handling time (503 JSON `handler_timeout` past it).
     pub request_timeout: Duration,
     pub batching: Batching,
     pub telemetry: TelemetryConfig,

@@ -29,7 +29,10 @@ pub enum RequestError {
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("the request took too long")]
+    /// The handler did not finish within the request timeout: the
+    /// server's failure (503), not the client's (408 means the client was
+    /// slow to send its request).
+    #[error("the server did not finish handling the request in time")]
     Timeout,
 }
 
@@ -53,7 +56,7 @@ impl RequestError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -65,7 +68,7 @@ impl RequestError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::Timeout => "request_timeout",
+            Self::Timeout => "handler_timeout",
         }
     }
 

@@ -14,8 +14,13 @@ use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
 use crate::{RequestError, error::panic_response, error_response};
 
+/// What the timeout layer answers (with an empty body, which
+/// [`ensure_json_errors`] turns into [`RequestError::Timeout`]).
+const TIMEOUT_STATUS: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
+
 /// `router` with 404/405 JSON fallbacks, a default body limit, a request
-/// timeout (408 JSON), JSON bodies for the layers' empty error responses,
+/// timeout (503 JSON `handler_timeout`: the server ran out of time, so not
+/// 408, which says the client was slow), JSON bodies for the layers' empty error responses,
 /// and panics answered 500 JSON. Routes may set their own `DefaultBodyLimit`.
 pub fn with_seatbelts(router: Router, body_limit: usize, request_timeout: Duration) -> Router {
     router
@@ -25,10 +30,10 @@ pub fn with_seatbelts(router: Router, body_limit: usize, request_timeout: Durati
         // Inside the routes (MatchedPath is set), so the line names the route.
         .route_layer(middleware::from_fn(crate::log_server_errors))
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            TIMEOUT_STATUS,
             request_timeout,
         ))
-        // Outside the timeout, so its empty 408 gets a JSON body too.
+        // Outside the timeout, so its empty 503 gets a JSON body too.
         .layer(middleware::map_response(ensure_json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
 }
@@ -43,7 +48,8 @@ async fn ensure_json_errors(response: Response) -> Response {
     }
     let (parts, _) = response.into_parts();
     let mut json = match status {
-        StatusCode::REQUEST_TIMEOUT => RequestError::Timeout.into_response(),
+        // Handlers answer 503 with a body; only the timeout layer's is empty.
+        TIMEOUT_STATUS => RequestError::Timeout.into_response(),
         StatusCode::PAYLOAD_TOO_LARGE => RequestError::PayloadTooLarge.into_response(),
         StatusCode::METHOD_NOT_ALLOWED => RequestError::MethodNotAllowed.into_response(),
         StatusCode::NOT_FOUND => RequestError::unknown_route().into_response(),
@@ -86,10 +92,10 @@ mod tests {
 
     #[tokio::test]
     async fn empty_layer_errors_get_a_json_body() {
-        let timeout = StatusCode::REQUEST_TIMEOUT.into_response();
+        let timeout = TIMEOUT_STATUS.into_response();
         let (status, body) = json_of(ensure_json_errors(timeout).await).await;
-        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
-        assert_eq!(body["error"]["code"], "request_timeout");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "handler_timeout");
         let teapot = StatusCode::IM_A_TEAPOT.into_response();
         let (status, body) = json_of(ensure_json_errors(teapot).await).await;
         assert_eq!(status, StatusCode::IM_A_TEAPOT);

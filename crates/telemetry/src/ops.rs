@@ -4,27 +4,31 @@
 //! ```ignore
 //! let ops = Ops::new(service, &config.ops).with_check(check_fn("database", Criticality::Critical, ...));
 //! let app = routes().merge(ops.router()).layer(telemetry::http::layer());
-//! telemetry::serve(listener, app, ops.shutdown()).await?;
+//! ops.serve(listener, app).await?;
 //! ```
 
 use std::sync::Arc;
 
 use axum::{Router, routing::get};
+use tokio::net::TcpListener;
 
 use crate::{
     ServiceInfo,
     config::{ConfigError, Environment},
     health::{Check, Health, HealthSettings},
     metrics::{MetricsConfig, metrics_handler, record_build_info, register_process_metrics},
+    server::ServerConfig,
     shutdown::{Shutdown, ShutdownConfig},
 };
 
-/// Settings of the operational endpoints: `METRICS_TOKEN`,
-/// `SHUTDOWN_GRACE_SECONDS`, `SHUTDOWN_TIMEOUT_SECONDS`.
+/// Settings of the operational endpoints and of serving: `METRICS_TOKEN`,
+/// `SHUTDOWN_GRACE_SECONDS`, `SHUTDOWN_TIMEOUT_SECONDS`,
+/// `HTTP_HEADER_READ_TIMEOUT_MS`, `HTTP_MAX_CONNECTIONS`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OpsConfig {
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
+    pub server: ServerConfig,
 }
 
 impl OpsConfig {
@@ -32,6 +36,7 @@ impl OpsConfig {
         Ok(Self {
             metrics: MetricsConfig::from_env()?,
             shutdown: ShutdownConfig::from_env(environment)?,
+            server: ServerConfig::from_env()?,
         })
     }
 }
@@ -41,6 +46,7 @@ pub struct Ops {
     service: ServiceInfo,
     metrics: MetricsConfig,
     shutdown: Shutdown,
+    server: ServerConfig,
     checks: Vec<Arc<dyn Check>>,
     health: HealthSettings,
 }
@@ -54,6 +60,7 @@ impl Ops {
             service,
             metrics: config.metrics.clone(),
             shutdown: Shutdown::new(config.shutdown),
+            server: config.server,
             checks: Vec::new(),
             health: HealthSettings::default(),
         }
@@ -75,6 +82,12 @@ impl Ops {
 
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
+    }
+
+    /// Serves `router` with the configured connection limits until the
+    /// shutdown sequence completes (see [`crate::serve`]).
+    pub async fn serve(&self, listener: TcpListener, router: Router) -> std::io::Result<()> {
+        crate::serve(listener, router, &self.shutdown, self.server).await
     }
 
     /// `/live`, `/ready`, `/health` and `/metrics`. Call once: the health

@@ -4,7 +4,6 @@
 //! telemetry. A second signal exits at once.
 
 use std::{
-    future::IntoFuture,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -19,21 +18,28 @@ use axum::{
 };
 use tokio::{net::TcpListener, signal, sync::watch};
 
-use crate::config::env::{ConfigError, Environment, parse_or};
+use crate::{
+    config::env::{ConfigError, Environment, parse_or},
+    server::ServerConfig,
+};
 
-/// Drain deadline when `SHUTDOWN_TIMEOUT_SECONDS` is unset. With the
-/// production grace of 5 s and a few seconds of telemetry flush, the whole
-/// sequence stays within Kubernetes' default `terminationGracePeriodSeconds`
-/// of 30 s.
+/// Drain deadline when `SHUTDOWN_TIMEOUT_SECONDS` is unset. The whole
+/// sequence (grace, drain, then the event, span and log flushes) is summed
+/// from these constants by infrastructure/k8s/check_timings.py against the
+/// pods' `terminationGracePeriodSeconds` (docs/deploy.md, "Shutdown budget").
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Grace period when `SHUTDOWN_GRACE_SECONDS` is unset: 5 s in production and
-/// staging (endpoint removal reaches proxies asynchronously), none in
-/// development (Ctrl-C should be instant).
+/// Grace period when `SHUTDOWN_GRACE_SECONDS` is unset in production and
+/// staging: endpoint removal reaches proxies asynchronously.
+pub const PRODUCTION_GRACE: Duration = Duration::from_secs(5);
+
+/// Grace period when `SHUTDOWN_GRACE_SECONDS` is unset: [`PRODUCTION_GRACE`]
+/// in production and staging, none in development (Ctrl-C should be
+/// instant).
 pub fn default_grace(environment: Environment) -> Duration {
     match environment {
         Environment::Development => Duration::ZERO,
-        Environment::Staging | Environment::Production => Duration::from_secs(5),
+        Environment::Staging | Environment::Production => PRODUCTION_GRACE,
     }
 }
 
@@ -195,10 +201,12 @@ impl Shutdown {
 /// Serves `router` on `listener` until `shutdown` completes its sequence:
 /// listens for signals, stops accepting when the grace period is over, and
 /// returns once every connection has closed or the drain deadline passed.
+/// `server` bounds slow clients and open connections (see [`crate::server`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: &Shutdown,
+    server: ServerConfig,
 ) -> std::io::Result<()> {
     shutdown.listen_for_signals();
     let router = router.layer(axum::middleware::map_response(close_when_draining(
@@ -208,9 +216,7 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         async move { shutdown.stopping().await }
     };
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .into_future();
+    let server = crate::server::serve_until(listener, router, server, stop);
     let deadline = {
         let shutdown = shutdown.clone();
         async move {
@@ -219,8 +225,7 @@ pub async fn serve(
         }
     };
     tokio::select! {
-        result = server => {
-            result?;
+        () = server => {
             tracing::info!(context = "Shutdown", "server stopped: in-flight requests drained");
         }
         () = deadline => {

@@ -35,6 +35,7 @@ fn config(token: Option<&str>) -> OpsConfig {
             grace: Duration::from_secs(3600),
             timeout: Duration::from_secs(1),
         },
+        ..OpsConfig::default()
     }
 }
 

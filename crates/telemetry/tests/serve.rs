@@ -9,6 +9,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{Router, routing::get};
 use telemetry::{
     Shutdown,
+    server::ServerConfig,
     shutdown::{Phase, ShutdownConfig},
 };
 use tokio::{
@@ -64,7 +65,9 @@ async fn start(
     let entered = Arc::new(Notify::new());
     let server = {
         let (shutdown, router) = (shutdown.clone(), app(entered.clone(), delay));
-        tokio::spawn(async move { telemetry::serve(listener, router, &shutdown).await })
+        tokio::spawn(async move {
+            telemetry::serve(listener, router, &shutdown, ServerConfig::default()).await
+        })
     };
     (addr, shutdown, entered, server)
 }
@@ -123,7 +126,9 @@ async fn during_the_grace_period_answers_ask_clients_to_reconnect() {
     let router = app(Arc::new(Notify::new()), Duration::ZERO);
     let server = {
         let shutdown = shutdown.clone();
-        tokio::spawn(async move { telemetry::serve(listener, router, &shutdown).await })
+        tokio::spawn(async move {
+            telemetry::serve(listener, router, &shutdown, ServerConfig::default()).await
+        })
     };
     let keep_alive = |addr| async move {
         let mut stream = TcpStream::connect(addr).await.unwrap();

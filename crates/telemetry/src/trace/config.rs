@@ -155,6 +155,10 @@ pub struct TraceConfig {
     pub shutdown_timeout: Duration,
 }
 
+/// `OTEL_SHUTDOWN_TIMEOUT` when unset (the Kubernetes shutdown budget,
+/// infrastructure/k8s/check_timings.py, reads it from here).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(5000);
+
 impl Default for TraceConfig {
     fn default() -> Self {
         Self {
@@ -164,7 +168,7 @@ impl Default for TraceConfig {
             resource_attributes: Vec::new(),
             sampler: SamplerConfig::default(),
             batch: BatchSettings::default(),
-            shutdown_timeout: Duration::from_millis(5000),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }

@@ -47,6 +47,10 @@ pub use provider::{ProviderSettings, TraceInitError};
 
 use crate::{ServiceInfo, config::TelemetryConfig};
 
+/// What [`Tracing::shutdown`] waits beyond `OTEL_SHUTDOWN_TIMEOUT`: the
+/// blocking call is bounded by it, the margin covers the thread hand-off.
+pub const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
+
 /// Owns the tracer provider; [`Tracing::shutdown`] flushes it.
 #[must_use = "dropping the guard without calling shutdown() may lose buffered spans"]
 #[derive(Debug)]
@@ -115,9 +119,7 @@ impl Tracing {
         let timeout = self.shutdown_timeout;
         let provider = self.provider;
         let outcome = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(timeout));
-        // The blocking call is bounded by `timeout`; the margin covers the
-        // thread hand-off.
-        match tokio::time::timeout(timeout + Duration::from_secs(1), outcome).await {
+        match tokio::time::timeout(timeout + SHUTDOWN_MARGIN, outcome).await {
             Ok(Ok(Ok(()))) => {
                 if exporting {
                     tracing::debug!(context = "Tracing", "spans flushed");

@@ -128,6 +128,11 @@ fn cut(text: &mut String, max: usize) {
     text.push_str(TRUNCATION_MARKER);
 }
 
+/// What [`LokiShipper::shutdown`] waits beyond `LOKI_FLUSH_TIMEOUT`: the
+/// shipper honours the deadline itself; the margin covers a push that was
+/// being encoded when it passed.
+pub const FLUSH_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Handle on the running shipper; [`LokiShipper::shutdown`] flushes it.
 pub struct LokiShipper {
     stop: oneshot::Sender<Instant>,
@@ -143,10 +148,7 @@ impl LokiShipper {
     pub async fn shutdown(self) -> Option<FlushReport> {
         let deadline = Instant::now() + self.flush_timeout;
         let _ = self.stop.send(deadline);
-        // The shipper honours the deadline itself; the margin covers a
-        // push that was being encoded when it passed.
-        let margin = std::time::Duration::from_secs(1);
-        tokio::time::timeout(self.flush_timeout + margin, self.report)
+        tokio::time::timeout(self.flush_timeout + FLUSH_MARGIN, self.report)
             .await
             .ok()
             .and_then(Result::ok)
