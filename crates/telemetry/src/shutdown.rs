@@ -208,9 +208,14 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         async move { shutdown.stopping().await }
     };
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .into_future();
+    // With the peer's address (`ConnectInfo<SocketAddr>`): the gateway's
+    // failed-authentication limit is per client address.
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .into_future();
     let deadline = {
         let shutdown = shutdown.clone();
         async move {
