@@ -566,3 +566,36 @@ async fn colours_follow_the_terminal_no_color_and_force_color() {
         "FORCE_COLOR forces them:\n{forced}"
     );
 }
+
+/// With `METRICS_TOKEN` the services show check messages only to whoever
+/// sends it: the doctor does, so its lines still say why.
+#[tokio::test]
+async fn the_doctor_reads_the_details_behind_the_metrics_token() {
+    const TOKEN: &str = "doctor-t0ken";
+    let dead_backend = format!("http://127.0.0.1:{}", testkit::free_port());
+    let mut gateway = ServiceBuilder::new("gateway")
+        .env("BACKEND_URL", &dead_backend)
+        .env("METRICS_TOKEN", TOKEN)
+        .spawn();
+    gateway.wait_live().await;
+    let run = doctor(
+        &env(&[
+            ("GATEWAY_URL", gateway.url("")),
+            ("BACKEND_URL", dead_backend.clone()),
+            ("BOT_HTTP_PORT", testkit::free_port().to_string()),
+            ("METRICS_TOKEN", TOKEN.to_owned()),
+        ]),
+        &[],
+    )
+    .await;
+    run.assert_failed(
+        "gateway /ready",
+        &format!("not ready: backend: GET {dead_backend}/live"),
+        "the gateway cannot reach the backend",
+    );
+    run.assert_failed(
+        "gateway /health",
+        &format!("backend (critical): GET {dead_backend}/live"),
+        "the gateway cannot reach the backend",
+    );
+}

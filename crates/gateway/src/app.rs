@@ -43,9 +43,7 @@ pub fn router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
 /// The routes and seatbelts without the observability layers: the
 /// load benchmark's `bare` baseline (`gateway-bare`), never deployed.
 pub fn bare_router(state: AppState, ops: &Ops, request_timeout: Duration) -> Router {
-    let api = routes::router(state.clone())
-        .with_state(state)
-        .merge(ops.router());
+    let api = routes::router(&state).with_state(state).merge(ops.router());
     json_api::with_seatbelts(api, BODY_LIMIT_BYTES, request_timeout)
 }
 
@@ -78,7 +76,11 @@ pub async fn serve_with(
     let state = AppState {
         backend,
         events,
-        auth: Arc::new(Auth::new(config.api_keys.keys.clone(), config.rate_limit)),
+        auth: Arc::new(Auth::new(
+            &config.api_keys.keys,
+            config.rate_limit,
+            config.auth_failure_limit,
+        )),
     };
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;

@@ -4,6 +4,8 @@ use std::{num::NonZeroU32, time::Duration};
 
 use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config};
 
+use crate::scope::Scopes;
+
 pub const DEFAULT_PORT: u16 = 3001;
 pub const DEFAULT_BACKEND_URL: &str = "http://localhost:3000";
 /// The key accepted in development when `GATEWAY_API_KEYS` is unset.
@@ -16,6 +18,8 @@ pub struct Config {
     pub backend_url: String,
     pub api_keys: ApiKeys,
     pub rate_limit: RateLimit,
+    /// Failed authentications allowed per client address.
+    pub auth_failure_limit: AuthFailureLimit,
     /// Bound on every call to the backend (connect + response).
     pub upstream_timeout: Duration,
     /// Bound on a client request's handling time (503 JSON `handler_timeout` past it).
@@ -28,7 +32,7 @@ pub struct Config {
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKeys {
-    pub keys: Vec<String>,
+    pub keys: Vec<ApiKey>,
     /// True when the development default is in use (warned at startup).
     pub defaulted: bool,
 }
@@ -44,6 +48,42 @@ impl std::fmt::Debug for ApiKeys {
         )
     }
 }
+
+/// One accepted key and what it may do.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key: String,
+    pub scopes: Scopes,
+}
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>, scopes: Scopes) -> Self {
+        Self {
+            key: key.into(),
+            scopes,
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    // The key is a secret: only its scopes are printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKey(<redacted>, {:?})", self.scopes)
+    }
+}
+
+/// `GATEWAY_AUTH_FAILURE_LIMIT_*`: how many failed authentications one
+/// client address may make (a bucket of `burst`, refilled `per_minute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthFailureLimit {
+    pub per_minute: NonZeroU32,
+    pub burst: NonZeroU32,
+    /// Addresses tracked at most (bounded memory).
+    pub max_addresses: usize,
+}
+
+/// Addresses the failed-authentication limit tracks at most.
+pub const AUTH_FAILURE_MAX_ADDRESSES: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -88,11 +128,17 @@ impl Config {
             host: config::var("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             port: config::port(&["PORT", "GATEWAY_PORT"], DEFAULT_PORT)?,
             backend_url: config::http_url_or("BACKEND_URL", DEFAULT_BACKEND_URL)?,
+            // Before `ops`: without keys, that is the one line to read.
+            api_keys: api_keys(config::var("GATEWAY_API_KEYS"), telemetry.environment)?,
             ops: OpsConfig::from_env(telemetry.environment)?,
-            api_keys: api_keys(telemetry.environment)?,
             rate_limit: RateLimit {
                 per_second: non_zero("GATEWAY_RATE_LIMIT_PER_SECOND", 50)?,
                 burst: non_zero("GATEWAY_RATE_LIMIT_BURST", 100)?,
+            },
+            auth_failure_limit: AuthFailureLimit {
+                per_minute: non_zero("GATEWAY_AUTH_FAILURE_LIMIT_PER_MINUTE", 10)?,
+                burst: non_zero("GATEWAY_AUTH_FAILURE_LIMIT_BURST", 10)?,
+                max_addresses: AUTH_FAILURE_MAX_ADDRESSES,
             },
             upstream_timeout: Duration::from_millis(positive("UPSTREAM_TIMEOUT_MS", 5_000)?),
             request_timeout: Duration::from_millis(positive("REQUEST_TIMEOUT_MS", 10_000)?),
@@ -106,36 +152,84 @@ impl Config {
     }
 }
 
-/// `GATEWAY_API_KEYS`: comma-separated. Unset is allowed in development only
-/// (one key, `dev-key`): elsewhere an open gateway is a configuration error.
-fn api_keys(environment: Environment) -> Result<ApiKeys, ConfigError> {
+/// `GATEWAY_API_KEYS`: comma-separated entries `key` or `key:scopes`
+/// (`events`, `api`, `events+api`). A bare key has every scope, which is
+/// allowed in development only: elsewhere each key says what it may do.
+/// Unset is allowed in development only (one key, `dev-key`, every scope):
+/// elsewhere an open gateway is a configuration error. Errors never print a
+/// key, only its position.
+fn api_keys(raw: Option<String>, environment: Environment) -> Result<ApiKeys, ConfigError> {
     const VAR: &str = "GATEWAY_API_KEYS";
-    match config::var(VAR) {
-        Some(raw) => {
-            let keys: Vec<String> = raw
-                .split(',')
-                .map(str::trim)
-                .filter(|key| !key.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if keys.is_empty() {
-                return Err(ConfigError::new(VAR, &raw, "expected comma-separated keys"));
-            }
+    const REDACTED: &str = "<redacted>";
+    let Some(raw) = raw else {
+        return if environment == Environment::Development {
             Ok(ApiKeys {
-                keys,
-                defaulted: false,
+                keys: vec![ApiKey::new(DEVELOPMENT_API_KEY, Scopes::all())],
+                defaulted: true,
             })
-        }
-        None if environment == Environment::Development => Ok(ApiKeys {
-            keys: vec![DEVELOPMENT_API_KEY.to_owned()],
-            defaulted: true,
-        }),
-        None => Err(ConfigError::new(
+        } else {
+            Err(ConfigError::new(
+                VAR,
+                "",
+                format!(
+                    "required in {environment} (comma-separated key:scopes, scopes events, api or events+api)"
+                ),
+            ))
+        };
+    };
+    let entries: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return Err(ConfigError::new(
             VAR,
-            "",
-            format!("required in {environment} (comma-separated API keys)"),
-        )),
+            REDACTED,
+            "expected comma-separated keys",
+        ));
     }
+    let mut keys: Vec<ApiKey> = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        let position = index + 1;
+        let (key, scopes) = match entry.rsplit_once(':') {
+            Some((key, scopes)) => {
+                let scopes = Scopes::parse(scopes).map_err(|reason| {
+                    ConfigError::new(VAR, REDACTED, format!("key {position}: {reason}"))
+                })?;
+                (key.trim(), scopes)
+            }
+            None if environment == Environment::Development => (*entry, Scopes::all()),
+            None => {
+                return Err(ConfigError::new(
+                    VAR,
+                    REDACTED,
+                    format!(
+                        "key {position} names no scope: in {environment} write key:events, key:api or key:events+api"
+                    ),
+                ));
+            }
+        };
+        if key.is_empty() {
+            return Err(ConfigError::new(
+                VAR,
+                REDACTED,
+                format!("key {position} is empty"),
+            ));
+        }
+        if keys.iter().any(|known| known.key == key) {
+            return Err(ConfigError::new(
+                VAR,
+                REDACTED,
+                format!("key {position} is listed twice: give it every scope it needs once"),
+            ));
+        }
+        keys.push(ApiKey::new(key, scopes));
+    }
+    Ok(ApiKeys {
+        keys,
+        defaulted: false,
+    })
 }
 
 fn positive(name: &str, default: u64) -> Result<u64, ConfigError> {
@@ -149,4 +243,82 @@ fn positive(name: &str, default: u64) -> Result<u64, ConfigError> {
 fn non_zero(name: &str, default: u32) -> Result<NonZeroU32, ConfigError> {
     let value: u32 = config::parse_or(name, default)?;
     NonZeroU32::new(value).ok_or_else(|| ConfigError::new(name, "0", "must be greater than 0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::Scope;
+
+    fn parse(raw: &str, environment: Environment) -> Result<ApiKeys, ConfigError> {
+        api_keys(Some(raw.to_owned()), environment)
+    }
+
+    #[test]
+    fn keys_carry_their_scopes() {
+        let keys = parse(
+            "client:api, bot:events+api,feeder:events",
+            Environment::Production,
+        )
+        .unwrap()
+        .keys;
+        let scopes: Vec<(&str, bool, bool)> = keys
+            .iter()
+            .map(|k| {
+                (
+                    k.key.as_str(),
+                    k.scopes.contains(Scope::Events),
+                    k.scopes.contains(Scope::Api),
+                )
+            })
+            .collect();
+        assert_eq!(
+            scopes,
+            [
+                ("client", false, true),
+                ("bot", true, true),
+                ("feeder", true, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bare_key_has_every_scope_in_development_only() {
+        let keys = parse("alpha, beta:api", Environment::Development)
+            .unwrap()
+            .keys;
+        assert_eq!(keys[0].scopes, Scopes::all());
+        for environment in [Environment::Staging, Environment::Production] {
+            let error = parse("alpha:api,beta", environment).unwrap_err();
+            assert_eq!(error.var, "GATEWAY_API_KEYS");
+            assert!(error.reason.contains("key 2 names no scope"), "{error}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_never_print_a_key() {
+        for raw in [
+            "s3cret-one:admin",
+            "s3cret-one:api,s3cret-one:events",
+            ":api",
+            " , ",
+        ] {
+            let error = parse(raw, Environment::Production).unwrap_err();
+            assert_eq!(error.var, "GATEWAY_API_KEYS");
+            let line = error.to_string();
+            assert!(!line.contains("s3cret"), "{line}");
+        }
+        let unset = api_keys(None, Environment::Production).unwrap_err();
+        assert_eq!(unset.var, "GATEWAY_API_KEYS");
+        let default = api_keys(None, Environment::Development).unwrap();
+        assert!(default.defaulted);
+        assert_eq!(default.keys[0].scopes, Scopes::all());
+    }
+
+    #[test]
+    fn debug_never_prints_a_key() {
+        let keys = parse("s3cret:api", Environment::Production).unwrap();
+        assert!(!format!("{keys:?}").contains("s3cret"));
+        assert!(!format!("{:?}", keys.keys[0]).contains("s3cret"));
+    }
 }

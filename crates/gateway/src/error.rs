@@ -10,7 +10,7 @@ use axum::{
 };
 use json_api::{RequestError, error_response, server_error_response};
 
-use crate::clients::backend::UpstreamError;
+use crate::{clients::backend::UpstreamError, scope::Scope};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -19,8 +19,12 @@ pub enum GatewayError {
     Request(#[from] RequestError),
     #[error("missing or invalid API key (Authorization: Bearer <key>)")]
     Unauthorized,
+    #[error("this API key lacks the `{scope}` scope this route needs")]
+    Forbidden { scope: Scope },
     #[error("rate limit exceeded: retry in {} s", retry_after_seconds(*.retry_after))]
     RateLimited { retry_after: Duration },
+    #[error("too many failed authentications from this address: retry in {} s", retry_after_seconds(*.retry_after))]
+    AuthFailuresLimited { retry_after: Duration },
     #[error("the event queue is full: retry later")]
     QueueFull,
     #[error("the backend is unavailable")]
@@ -47,7 +51,10 @@ impl GatewayError {
         match self {
             Self::Request(error) => error.status(),
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } | Self::AuthFailuresLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::QueueFull | Self::BackendUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -58,7 +65,9 @@ impl GatewayError {
         match self {
             Self::Request(error) => error.code(),
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
             Self::RateLimited { .. } => "rate_limited",
+            Self::AuthFailuresLimited { .. } => "auth_rate_limited",
             Self::QueueFull => "queue_full",
             Self::BackendUnavailable(_) => "backend_unavailable",
             Self::UpstreamTimeout(_) => "upstream_timeout",
@@ -78,6 +87,16 @@ impl IntoResponse for GatewayError {
             Self::BackendUnavailable(_) | Self::UpstreamTimeout(_) | Self::BadGateway(_) => {
                 server_error_response(self.status(), self.code(), &self.to_string(), &self)
             }
+            // The envelope plus the scope the key needs, machine-readable.
+            Self::Forbidden { scope } => {
+                let body = serde_json::json!({"error": {
+                    "code": self.code(),
+                    "message": self.to_string(),
+                    "field": null,
+                    "scope": scope.as_str(),
+                }});
+                (self.status(), axum::Json(body)).into_response()
+            }
             _ => error_response(self.status(), self.code(), &self.to_string(), None),
         };
         let headers = response.headers_mut();
@@ -85,7 +104,7 @@ impl IntoResponse for GatewayError {
             Self::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::AuthFailuresLimited { retry_after } => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after_seconds(retry_after)),

@@ -5,12 +5,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod auth_failures;
 pub mod batcher;
 pub mod clients;
 pub mod config;
 pub mod error;
 pub mod events;
 pub mod routes;
+pub mod scope;
 
 pub use app::AppState;
 

@@ -48,3 +48,38 @@ fn missing_api_keys_outside_development_exits_2_naming_the_variable() {
 fn zero_rate_limit_exits_2_naming_the_variable() {
     assert_config_error("gateway", "GATEWAY_RATE_LIMIT_PER_SECOND", "0");
 }
+
+#[test]
+fn production_without_metrics_token_exits_2_naming_it() {
+    let (status, stderr) = testkit::run_to_exit(
+        "gateway",
+        &[
+            ("ENVIRONMENT", "production"),
+            ("GATEWAY_API_KEYS", "client-key:api"),
+        ],
+    );
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("METRICS_TOKEN"), "{stderr}");
+}
+
+#[test]
+fn keys_without_scopes_outside_development_exit_2_without_printing_a_key() {
+    for environment in ["staging", "production"] {
+        let (status, stderr) = testkit::run_to_exit(
+            "gateway",
+            &[
+                ("ENVIRONMENT", environment),
+                ("METRICS_TOKEN", "t"),
+                ("GATEWAY_API_KEYS", "s3cret-a:api,s3cret-b"),
+            ],
+        );
+        assert_eq!(status.code(), Some(2), "{environment}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("GATEWAY_API_KEYS") && stderr.contains("key 2 names no scope"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+}

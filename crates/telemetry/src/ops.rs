@@ -32,9 +32,19 @@ pub struct OpsConfig {
 }
 
 impl OpsConfig {
+    /// In production `METRICS_TOKEN` is required: it guards `/metrics`
+    /// and the details of `/health` and `/ready`.
     pub fn from_env(environment: Environment) -> Result<Self, ConfigError> {
+        let metrics = MetricsConfig::from_env()?;
+        if environment == Environment::Production && metrics.token.is_none() {
+            return Err(ConfigError::new(
+                "METRICS_TOKEN",
+                "",
+                "required in production (it guards /metrics and the /health details; give Prometheus the same token)",
+            ));
+        }
         Ok(Self {
-            metrics: MetricsConfig::from_env()?,
+            metrics,
             shutdown: ShutdownConfig::from_env(environment)?,
             server: ServerConfig::from_env()?,
         })
@@ -99,7 +109,7 @@ impl Ops {
             self.health,
             self.shutdown.clone(),
         );
-        crate::health::router(health).merge(
+        crate::health::router(health, self.metrics.clone()).merge(
             Router::new()
                 .route("/metrics", get(metrics_handler))
                 .with_state(self.metrics.clone()),

@@ -9,6 +9,7 @@ pub mod loki;
 pub mod otlp;
 pub mod postgres;
 pub mod prometheus;
+pub mod recorder;
 
 use std::{
     io::{BufRead, BufReader, Read},

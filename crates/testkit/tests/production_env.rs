@@ -44,12 +44,16 @@ struct Container {
     command: Vec<String>,
 }
 
+const CLIENT_KEY: &str = "client-test-key";
+const BOT_KEY: &str = "bot-test-key";
+
 /// A test value for a key of a Secret created out of band.
 fn secret_test_value(key: &str) -> String {
     match key {
-        // The bot's key is one of the gateway's.
-        "GATEWAY_API_KEYS" => "client-test-key,bot-test-key".to_owned(),
-        "BOT_GATEWAY_API_KEY" => "bot-test-key".to_owned(),
+        // The bot's key is one of the gateway's, with both scopes; the
+        // client's reaches the API only.
+        "GATEWAY_API_KEYS" => format!("{CLIENT_KEY}:api,{BOT_KEY}:events+api"),
+        "BOT_GATEWAY_API_KEY" => BOT_KEY.to_owned(),
         _ => format!("test-{}", key.to_ascii_lowercase().replace('_', "-")),
     }
 }
@@ -425,6 +429,7 @@ async fn boot(source: &str, containers: Vec<Container>) {
     let database = dir.join("backend.db");
     let mut running: Vec<Service> = Vec::new();
     let mut bot_key = None;
+    let mut gateway_metrics_token = None;
     for service in SERVICES {
         let container = containers
             .iter()
@@ -453,6 +458,9 @@ async fn boot(source: &str, containers: Vec<Container>) {
         let env = peers.rewrite(container, &database);
         if service == "bot" {
             bot_key = env.get("GATEWAY_API_KEY").cloned();
+        }
+        if service == "gateway" {
+            gateway_metrics_token = env.get("METRICS_TOKEN").cloned();
         }
         let mut builder = builder.current_dir(&dir);
         for (var, value) in &env {
@@ -488,16 +496,26 @@ async fn boot(source: &str, containers: Vec<Container>) {
         },
     )
     .await;
-    // The key the bot gets is one the gateway accepts (a 404 from the
-    // backend behind it, not a 401), and the gateway does check keys.
+    // The key the bot gets is one the gateway accepts on both of the bot's
+    // paths (a 404 from the backend behind it, not a 401 or 403), the
+    // client's key reaches the API but not the event path, and the gateway
+    // does check keys.
     let bot_key = bot_key.unwrap_or_else(|| panic!("{source}: the bot gets no GATEWAY_API_KEY"));
-    let guild = format!(
-        "http://127.0.0.1:{}/api/guilds/123456789012345678",
-        peers.ports["gateway"]
-    );
+    let gateway = format!("http://127.0.0.1:{}", peers.ports["gateway"]);
+    let guild = format!("{gateway}/api/guilds/123456789012345678");
+    let events = serde_json::json!({"events": [{
+        "type": "member_join",
+        "guild_id": "123456789012345678",
+        "user_id": "223456789012345678",
+        "occurred_at": chrono::Utc::now().to_rfc3339(),
+    }]});
     let client = testkit::http_client();
-    for (key, accepted) in [(bot_key.as_str(), true), ("not-a-key", false)] {
-        let status = client
+    for (key, api, events_path) in [
+        (bot_key.as_str(), true, true),
+        (CLIENT_KEY, true, false),
+        ("not-a-key", false, false),
+    ] {
+        let api_status = client
             .get(&guild)
             .bearer_auth(key)
             .send()
@@ -505,12 +523,45 @@ async fn boot(source: &str, containers: Vec<Container>) {
             .expect("GET through the gateway")
             .status()
             .as_u16();
+        let events_status = client
+            .post(format!("{gateway}/events"))
+            .bearer_auth(key)
+            .json(&events)
+            .send()
+            .await
+            .expect("POST /events")
+            .status()
+            .as_u16();
         assert_eq!(
-            status != 401 && status != 403,
-            accepted,
-            "{source}: the gateway answered {status} to key {key:?}"
+            (api_status != 401 && api_status != 403, events_status == 202),
+            (api, events_path),
+            "{source}: the gateway answered {api_status} (API) and {events_status} (events) to key {key:?}"
         );
     }
+    // The ops token the file gives guards /metrics and /health's details.
+    let metrics_token = gateway_metrics_token
+        .unwrap_or_else(|| panic!("{source}: the gateway gets no METRICS_TOKEN"));
+    let metrics = client
+        .get(format!("{gateway}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(
+        metrics.status().as_u16(),
+        401,
+        "{source}: /metrics without the token"
+    );
+    let metrics = client
+        .get(format!("{gateway}/metrics"))
+        .bearer_auth(metrics_token)
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(
+        metrics.status().as_u16(),
+        200,
+        "{source}: /metrics with the token"
+    );
     // Still up once the last one started, and none panicked.
     for process in &mut running {
         process.wait_live().await;

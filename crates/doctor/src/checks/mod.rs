@@ -48,7 +48,7 @@ pub async fn run(config: &DoctorConfig, probe: &Probe) -> Report {
         config
             .services
             .iter()
-            .map(|service| services::check(probe, service)),
+            .map(|service| services::check(probe, service, config.metrics.token.as_deref())),
     );
     let (services, logs, metrics, traces, dashboards, alertmanager) = futures_util::join!(
         services,

@@ -15,7 +15,9 @@ use crate::{
 /// runs it on a machine with no Discord application.
 const NO_DISCORD_TOKEN: &str = "DISCORD_TOKEN not set";
 
-pub async fn check(probe: &Probe, service: &ServiceTarget) -> Vec<Check> {
+/// `token`: `METRICS_TOKEN`, which also unlocks the check messages of
+/// `/ready` and `/health` (without it they give statuses only).
+pub async fn check(probe: &Probe, service: &ServiceTarget, token: Option<&str>) -> Vec<Check> {
     let name = service.name;
     let live = match probe.get(&format!("{}/live", service.url)).await {
         Ok(answer) => answer,
@@ -58,7 +60,14 @@ pub async fn check(probe: &Probe, service: &ServiceTarget) -> Vec<Check> {
         format!("{}/ready", service.url),
         format!("{}/health", service.url),
     );
-    let (ready, health) = futures_util::join!(probe.get(&ready_url), probe.get(&health_url));
+    let get = |url: &str| {
+        let request = probe.client().get(url);
+        probe.send(match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        })
+    };
+    let (ready, health) = futures_util::join!(get(&ready_url), get(&health_url));
     checks.push(match ready {
         Ok(answer) => ready_line(name, &answer),
         Err(error) => Check::fail(

@@ -91,6 +91,16 @@ impl HealthReport {
         }
     }
 
+    /// The name of every failing critical check (what `/ready` tells a
+    /// caller without the ops token).
+    pub fn failing_critical_checks(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|(_, c)| c.critical && c.status == CheckStatus::Error)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// `name: message` of every failing critical check.
     pub fn readiness_failures(&self) -> Vec<String> {
         self.checks

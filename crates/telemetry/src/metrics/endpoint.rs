@@ -35,6 +35,14 @@ impl MetricsConfig {
             token: var("METRICS_TOKEN").map(|token| token.trim().to_owned()),
         })
     }
+
+    /// Whether a request with `headers` may read what the token guards:
+    /// always when no token is set, else with `Authorization: Bearer <token>`.
+    pub fn authorizes(&self, headers: &HeaderMap) -> bool {
+        self.token
+            .as_ref()
+            .is_none_or(|token| bearer_matches(headers, token))
+    }
 }
 
 /// `Content-Type` of the OpenMetrics text format.
@@ -108,9 +116,7 @@ pub fn encode_as(format: Format) -> Result<String, std::fmt::Error> {
 
 /// Handler for `GET /metrics`.
 pub async fn metrics_handler(State(config): State<MetricsConfig>, headers: HeaderMap) -> Response {
-    if let Some(token) = &config.token
-        && !bearer_matches(&headers, token)
-    {
+    if !config.authorizes(&headers) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],

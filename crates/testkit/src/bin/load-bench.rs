@@ -306,6 +306,8 @@ impl Drop for Receivers {
 fn common(builder: ServiceBuilder, log: &Path) -> anyhow::Result<ServiceBuilder> {
     Ok(builder
         .env("ENVIRONMENT", "production")
+        // Required in production; `wrk` never reads /metrics.
+        .env("METRICS_TOKEN", "load-bench")
         .env("LOG_FORMAT", "json")
         .env("SHUTDOWN_GRACE_SECONDS", "0")
         .stdout_to_file(std::fs::File::create(log)?))
@@ -420,7 +422,7 @@ impl Run<'_> {
                     &self.work_dir.join(format!("{name}.log")),
                 )?
                 .env("BACKEND_URL", upstream.url(""))
-                .env("GATEWAY_API_KEYS", API_KEY)
+                .env("GATEWAY_API_KEYS", format!("{API_KEY}:events+api"))
                 // The per-key limit would otherwise answer 429 to `wrk`.
                 .env("GATEWAY_RATE_LIMIT_PER_SECOND", "100000000")
                 .env("GATEWAY_RATE_LIMIT_BURST", "100000000")
