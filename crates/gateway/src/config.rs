@@ -2,7 +2,7 @@
 
 use std::{num::NonZeroU32, time::Duration};
 
-use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config};
+use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config, secrets::SecretUrl};
 
 pub const DEFAULT_PORT: u16 = 3001;
 pub const DEFAULT_BACKEND_URL: &str = "http://localhost:3000";
@@ -13,7 +13,8 @@ pub const DEVELOPMENT_API_KEY: &str = "dev-key";
 pub struct Config {
     pub host: String,
     pub port: u16,
-    pub backend_url: String,
+    /// May carry credentials: `Debug` hides them.
+    pub backend_url: SecretUrl,
     pub api_keys: ApiKeys,
     pub rate_limit: RateLimit,
     /// Bound on every call to the backend (connect + response).
@@ -87,7 +88,7 @@ impl Config {
         Ok(Self {
             host: config::var("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             port: config::port(&["PORT", "GATEWAY_PORT"], DEFAULT_PORT)?,
-            backend_url: config::http_url_or("BACKEND_URL", DEFAULT_BACKEND_URL)?,
+            backend_url: SecretUrl::new(config::http_url_or("BACKEND_URL", DEFAULT_BACKEND_URL)?),
             ops: OpsConfig::from_env(telemetry.environment)?,
             api_keys: api_keys(telemetry.environment)?,
             rate_limit: RateLimit {

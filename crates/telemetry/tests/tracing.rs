@@ -69,6 +69,7 @@ impl TestService {
                     environment: Environment::Development,
                     endpoint: endpoint.as_deref(),
                     config: &config,
+                    redactor: telemetry::logging::Redactor::default(),
                 })
                 .unwrap();
                 let subscriber = tracing_subscriber::registry().with(tracing.layer());
@@ -391,6 +392,7 @@ async fn unreachable_collector_never_blocks_requests_and_drops_are_counted() {
     let config = TraceConfig {
         batch: BatchSettings {
             max_queue_size: 8,
+            max_queue_bytes: BatchSettings::default().max_queue_bytes,
             max_export_batch_size: 4,
             schedule_delay: Duration::from_millis(20),
             export_timeout: Duration::from_secs(2),
@@ -430,6 +432,7 @@ async fn hanging_collector_fills_the_bounded_queue_and_requests_are_still_answer
     let config = TraceConfig {
         batch: BatchSettings {
             max_queue_size: 8,
+            max_queue_bytes: BatchSettings::default().max_queue_bytes,
             max_export_batch_size: 4,
             schedule_delay: Duration::from_millis(20),
             // Far longer than the test client's 10 s timeout: a request that
