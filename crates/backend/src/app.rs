@@ -61,7 +61,11 @@ pub async fn serve_with(
     config: Config,
     build: fn(AppState, &Ops, Duration) -> Router,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    let store = Store::connect(
+        config.database_url.expose(),
+        config.database_max_connections,
+    )
+    .await?;
     crate::store::expose_pool(&store, config.database_max_connections);
     let business_gauges = crate::store::spawn_business_gauges(store.clone());
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;

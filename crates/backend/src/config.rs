@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config};
+use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config, secrets::SecretUrl};
 
 use crate::store::SqliteFile;
 
@@ -15,7 +15,8 @@ pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 10;
 pub struct Config {
     pub host: String,
     pub port: u16,
-    pub database_url: String,
+    /// May carry credentials: `Debug` hides them.
+    pub database_url: SecretUrl,
     /// Pool size; SQLite serialises writes anyway, PostgreSQL benefits.
     pub database_max_connections: u32,
     /// Upper bound on a request's handling time (answered 503 JSON `handler_timeout` past it).
@@ -33,7 +34,7 @@ impl Config {
         Ok(Self {
             host: config::var("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             port: config::port(&["PORT", "BACKEND_PORT"], DEFAULT_PORT)?,
-            database_url: database_url()?,
+            database_url: SecretUrl::new(database_url()?),
             database_max_connections: positive(
                 "DATABASE_MAX_CONNECTIONS",
                 DEFAULT_DATABASE_MAX_CONNECTIONS,

@@ -80,7 +80,7 @@ impl App {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((config.host.as_str(), config.http_port)).await?;
         let addr = listener.local_addr()?;
-        tracing::info!(context = "Bootstrap", gateway = %config.gateway_url, "Bot HTTP server running on http://{addr}");
+        tracing::info!(context = "Bootstrap", gateway = %telemetry::secrets::sanitize_url(&config.gateway_url), "Bot HTTP server running on http://{addr}");
         let gateway = Arc::new(GatewayClient::new(
             &config.gateway_url,
             &config.gateway_api_key,

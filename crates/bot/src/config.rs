@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config};
+use telemetry::{
+    ConfigError, Environment, OpsConfig, TelemetryConfig, config, secrets::sanitize_url,
+};
 
 pub const DEFAULT_HTTP_PORT: u16 = 3003;
 pub const DEFAULT_GATEWAY_URL: &str = "http://localhost:3001";
@@ -32,11 +34,14 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("host", &self.host)
             .field("http_port", &self.http_port)
-            .field("gateway_url", &self.gateway_url)
+            .field("gateway_url", &sanitize_url(&self.gateway_url))
             .field("gateway_api_key", &redacted(true))
             .field("discord_token", &redacted(self.discord_token.is_some()))
             .field("shards", &self.shards)
-            .field("discord_api_proxy", &self.discord_api_proxy)
+            .field(
+                "discord_api_proxy",
+                &self.discord_api_proxy.as_deref().map(sanitize_url),
+            )
             .field("telemetry", &self.telemetry)
             .finish()
     }

@@ -9,6 +9,7 @@ use telemetry::{
     config::{http_url, port, var},
     logging::loki::LokiConfig,
     metrics::MetricsConfig,
+    secrets::Secret,
     trace::TraceConfig,
 };
 
@@ -75,7 +76,7 @@ pub struct DoctorConfig {
     pub alertmanager: Endpoint,
     pub grafana: Endpoint,
     pub grafana_user: String,
-    pub grafana_password: String,
+    pub grafana_password: Secret<String>,
 }
 
 impl DoctorConfig {
@@ -96,8 +97,9 @@ impl DoctorConfig {
             grafana: Endpoint::from_env("GRAFANA_URL", "http://localhost:3002")?,
             // The variables the Grafana container reads (docker-compose.yml).
             grafana_user: var("GF_SECURITY_ADMIN_USER").unwrap_or_else(|| "admin".to_owned()),
-            grafana_password: var("GF_SECURITY_ADMIN_PASSWORD")
-                .unwrap_or_else(|| "admin".to_owned()),
+            grafana_password: Secret::new(
+                var("GF_SECURITY_ADMIN_PASSWORD").unwrap_or_else(|| "admin".to_owned()),
+            ),
         })
     }
 }

@@ -71,7 +71,7 @@ pub async fn serve_with(
             "GATEWAY_API_KEYS is unset: accepting the development key \"dev-key\" only"
         );
     }
-    let backend = BackendClient::new(&config.backend_url, config.upstream_timeout)?;
+    let backend = BackendClient::new(config.backend_url.expose(), config.upstream_timeout)?;
     let (events, flusher) = batcher::spawn(backend.clone(), config.batching);
     let state = AppState {
         backend,
@@ -90,10 +90,10 @@ pub async fn serve_with(
     // readiness would let a database blip take the whole edge out of rotation.
     let ops = Ops::new(crate::SERVICE, &config.ops).with_check(http_check(
         "backend",
-        format!("{}/live", config.backend_url),
+        format!("{}/live", config.backend_url.expose()),
         Criticality::Critical,
     ));
-    tracing::info!(context = "Bootstrap", backend = %config.backend_url, "Gateway running on http://{addr}");
+    tracing::info!(context = "Bootstrap", backend = %config.backend_url.sanitized(), "Gateway running on http://{addr}");
     ops.serve(listener, build(state, &ops, config.request_timeout))
         .await?;
     // The server (and every queue handle it held) is gone: the batcher

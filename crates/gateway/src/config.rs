@@ -2,7 +2,7 @@
 
 use std::{num::NonZeroU32, time::Duration};
 
-use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config};
+use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config, secrets::SecretUrl};
 
 use crate::scope::Scopes;
 
@@ -15,7 +15,8 @@ pub const DEVELOPMENT_API_KEY: &str = "dev-key";
 pub struct Config {
     pub host: String,
     pub port: u16,
-    pub backend_url: String,
+    /// May carry credentials: `Debug` hides them.
+    pub backend_url: SecretUrl,
     pub api_keys: ApiKeys,
     pub rate_limit: RateLimit,
     /// Failed authentications allowed per client address.
@@ -127,7 +128,7 @@ impl Config {
         Ok(Self {
             host: config::var("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             port: config::port(&["PORT", "GATEWAY_PORT"], DEFAULT_PORT)?,
-            backend_url: config::http_url_or("BACKEND_URL", DEFAULT_BACKEND_URL)?,
+            backend_url: SecretUrl::new(config::http_url_or("BACKEND_URL", DEFAULT_BACKEND_URL)?),
             // Before `ops`: without keys, that is the one line to read.
             api_keys: api_keys(config::var("GATEWAY_API_KEYS"), telemetry.environment)?,
             ops: OpsConfig::from_env(telemetry.environment)?,

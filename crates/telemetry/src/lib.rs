@@ -12,6 +12,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod secrets;
 pub mod server;
 pub mod service;
 pub mod shutdown;

@@ -69,6 +69,7 @@ impl TestService {
                     environment: Environment::Development,
                     endpoint: endpoint.as_deref(),
                     config: &config,
+                    redactor: telemetry::logging::Redactor::default(),
                 })
                 .unwrap();
                 let subscriber = tracing_subscriber::registry().with(tracing.layer());
@@ -391,6 +392,7 @@ async fn unreachable_collector_never_blocks_requests_and_drops_are_counted() {
     let config = TraceConfig {
         batch: BatchSettings {
             max_queue_size: 8,
+            max_queue_bytes: BatchSettings::default().max_queue_bytes,
             max_export_batch_size: 4,
             schedule_delay: Duration::from_millis(20),
             export_timeout: Duration::from_secs(2),
@@ -430,6 +432,7 @@ async fn hanging_collector_fills_the_bounded_queue_and_requests_are_still_answer
     let config = TraceConfig {
         batch: BatchSettings {
             max_queue_size: 8,
+            max_queue_bytes: BatchSettings::default().max_queue_bytes,
             max_export_batch_size: 4,
             schedule_delay: Duration::from_millis(20),
             // Far longer than the test client's 10 s timeout: a request that
@@ -472,6 +475,75 @@ async fn hanging_collector_fills_the_bounded_queue_and_requests_are_still_answer
         - full_before;
     assert!(dropped >= 30 - 8, "drops counted: {dropped}");
     assert!(metrics::SPANS_QUEUED.get() >= 8);
+}
+
+/// Spans whose attributes are large fill `OTEL_BSP_MAX_QUEUE_BYTES` long
+/// before `OTEL_BSP_MAX_QUEUE_SIZE`: the byte cap holds, and each span it
+/// refuses is counted as `queue_bytes_full`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_spans_are_bounded_by_bytes_and_their_drops_counted() {
+    let bytes_full_before = metrics::SPANS_DROPPED
+        .with_label_values(&["queue_bytes_full"])
+        .get();
+    let receiver = OtlpReceiver::start().await;
+    receiver.set_mode(Mode::Hang);
+    let max_bytes = telemetry::trace::config::MIN_MAX_QUEUE_BYTES;
+    let config = TraceConfig {
+        batch: BatchSettings {
+            max_queue_size: 2048,
+            max_queue_bytes: max_bytes,
+            max_export_batch_size: 4,
+            schedule_delay: Duration::from_millis(20),
+            export_timeout: Duration::from_secs(60),
+        },
+        shutdown_timeout: Duration::from_millis(200),
+        ..TraceConfig::default()
+    };
+    let leaf = TestService::start("svc-c", Some(receiver.endpoint()), config, leaf_routes);
+    let queue = leaf.queue.clone().unwrap();
+    // Each server span holds at least its path (1 KiB once truncated) and
+    // its user agent (256 bytes).
+    let path = format!("/{}", "p".repeat(4096));
+    let agent = "u".repeat(4096);
+    let min_cost =
+        telemetry::trace::limits::MAX_PATH_BYTES + telemetry::trace::limits::MAX_USER_AGENT_BYTES;
+    let client = testkit::http_client();
+    let request = || {
+        client
+            .get(leaf.url(&path))
+            .header("user-agent", &agent)
+            .send()
+    };
+    assert_eq!(request().await.unwrap().status(), 404);
+    testkit::poll_until(DEADLINE, "an export to hang", || {
+        let requests = receiver.requests();
+        async move { (requests >= 1).then_some(()) }
+    })
+    .await;
+    const REQUESTS: usize = 80;
+    for _ in 0..REQUESTS {
+        assert_eq!(request().await.unwrap().status(), 404);
+        assert!(queue.bytes() <= queue.max_bytes(), "the byte cap holds");
+    }
+    let dropped = metrics::SPANS_DROPPED
+        .with_label_values(&["queue_bytes_full"])
+        .get()
+        - bytes_full_before;
+    let admitted_at_most = max_bytes / min_cost + 4;
+    eprintln!(
+        "queue: {} spans, {} of {} bytes; {dropped} dropped for bytes",
+        queue.len(),
+        queue.bytes(),
+        queue.max_bytes()
+    );
+    assert!(
+        dropped >= (REQUESTS - admitted_at_most) as u64,
+        "drops counted: {dropped}"
+    );
+    assert!(
+        queue.len() < queue.capacity(),
+        "the count cap was never reached"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

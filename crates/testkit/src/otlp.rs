@@ -67,6 +67,18 @@ pub struct ReceivedSpan {
     pub attributes: BTreeMap<String, String>,
     /// The resource's attributes, rendered the same way.
     pub resource: BTreeMap<String, String>,
+    /// The span's events, in order.
+    pub events: Vec<ReceivedEvent>,
+    /// The span's size as encoded in the request (protobuf bytes).
+    pub encoded_bytes: usize,
+}
+
+/// One span event as the receiver got it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedEvent {
+    pub name: String,
+    /// Rendered as the span's attributes are.
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl ReceivedSpan {
@@ -317,6 +329,15 @@ fn decode_spans(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
         let service_name = resource.get("service.name").cloned().unwrap_or_default();
         for scope_spans in resource_spans.scope_spans {
             for span in scope_spans.spans {
+                let encoded_bytes = span.encoded_len();
+                let events = span
+                    .events
+                    .into_iter()
+                    .map(|event| ReceivedEvent {
+                        name: event.name,
+                        attributes: attributes(event.attributes),
+                    })
+                    .collect();
                 out.push(ReceivedSpan {
                     service_name: service_name.clone(),
                     trace_id: hex(&span.trace_id),
@@ -339,6 +360,8 @@ fn decode_spans(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
                     },
                     attributes: attributes(span.attributes),
                     resource: resource.clone(),
+                    events,
+                    encoded_bytes,
                 });
             }
         }

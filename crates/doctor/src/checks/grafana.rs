@@ -73,7 +73,7 @@ impl Api<'_> {
             .get(self.config.grafana.join(path))
             .basic_auth(
                 &self.config.grafana_user,
-                Some(&self.config.grafana_password),
+                Some(self.config.grafana_password.expose()),
             );
         self.probe.send(request).await
     }

@@ -116,6 +116,7 @@ async fn export_one_span(config: &DoctorConfig, endpoint: &str) -> Result<String
             environment,
             endpoint: Some(&endpoint),
             config: &trace_config,
+            redactor: telemetry::logging::Redactor::default(),
         })
         .map_err(|error| error.to_string())?;
         let provider = tracing.provider().clone();

@@ -1,12 +1,14 @@
 //! Reading the environment: the helpers every settings reader uses, and
 //! the deployment [`Environment`]. A leaf: it depends on nothing else in
-//! the crate, so each concern's settings (`LOKI_*` in the Loki module,
+//! the crate but [`crate::secrets`], so each concern's settings (`LOKI_*` in the Loki module,
 //! `OTEL_*` in the trace module) read with it without a cycle.
 //!
 //! Every reader names the variable it read in its error, so a bad value stops
 //! the process with one line that says what to fix (see [`exit_on_error`]).
 
 use std::{fmt, process::ExitCode, str::FromStr};
+
+use crate::secrets::{is_secret_variable, sanitize_url, sanitize_urls_in};
 
 /// Exit code for invalid configuration (as `sysexits`' EX_USAGE family: 2).
 pub const CONFIG_EXIT_CODE: u8 = 2;
@@ -16,16 +18,30 @@ pub const CONFIG_EXIT_CODE: u8 = 2;
 #[error("invalid configuration: {var}={value:?}: {reason}")]
 pub struct ConfigError {
     pub var: String,
+    /// The value as it may be printed: `[redacted]` for a secret variable,
+    /// URLs without their credentials.
     pub value: String,
     pub reason: String,
 }
 
+/// What a secret variable's value is printed as.
+pub const REDACTED_VALUE: &str = "[redacted]";
+
 impl ConfigError {
+    /// The error for `var`; `value` and `reason` are made printable here
+    /// (see [`ConfigError::value`]), so no caller can leak a secret in the
+    /// startup error line.
     pub fn new(var: &str, value: &str, reason: impl fmt::Display) -> Self {
+        let value = if is_secret_variable(var) {
+            REDACTED_VALUE.to_owned()
+        } else {
+            sanitize_url(value).into_owned()
+        };
+        let reason = reason.to_string();
         Self {
             var: var.to_owned(),
-            value: value.to_owned(),
-            reason: reason.to_string(),
+            value,
+            reason: sanitize_urls_in(&reason).unwrap_or(reason),
         }
     }
 }
@@ -178,6 +194,26 @@ mod tests {
             error.to_string(),
             r#"invalid configuration: PORT="abc": invalid digit found in string"#
         );
+    }
+
+    #[test]
+    fn errors_never_echo_a_secret() {
+        let error = ConfigError::new("GATEWAY_API_KEYS", "k1,hunter2", "expected keys");
+        assert_eq!(error.value, REDACTED_VALUE);
+        let error = ConfigError::new(
+            "DATABASE_URL",
+            "mysql://app:hunter2@db/app",
+            "expected a sqlite: or postgres:// URL",
+        );
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("mysql://REDACTED:REDACTED@db/app"),
+            "{error}"
+        );
+        let error = ConfigError::new("LOKI_URL", "x", "bad http://u:hunter2@h");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -49,19 +49,21 @@ impl Check for HttpCheck {
             };
             match client.get(&self.url).send().await {
                 Ok(response) if response.status().is_success() => CheckOutcome::ok(),
-                Ok(response) => CheckOutcome::failed(format!(
+                Ok(response) => failed(format!(
                     "GET {} answered {}",
                     self.url,
                     response.status().as_u16()
                 )),
-                Err(error) => CheckOutcome::failed(format!(
-                    "GET {} failed: {}",
-                    self.url,
-                    error_chain(&error)
-                )),
+                Err(error) => failed(format!("GET {} failed: {}", self.url, error_chain(&error))),
             }
         })
     }
+}
+
+/// A failure whose message quotes the URL (reqwest's errors do too):
+/// printed without the URL's credentials.
+fn failed(message: String) -> CheckOutcome {
+    CheckOutcome::failed(crate::secrets::sanitize_urls_in(&message).unwrap_or(message))
 }
 
 /// The error and its sources on one line ("connection refused" sits deep in

@@ -5,7 +5,10 @@
 use std::str::FromStr;
 
 use super::loki::LokiConfig;
-use crate::config::env::{ConfigError, Environment, parse_or, var};
+use crate::{
+    config::env::{ConfigError, Environment, parse_or, var},
+    secrets::Secret,
+};
 
 /// Console log format (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +41,7 @@ pub struct LoggingConfig {
     /// `LOG_REDACT_KEYS`: extra field names to redact (comma-separated).
     pub redact_keys: Vec<String>,
     /// `LOG_HASH_SALT`: salt of [`hash_email`](super::hash_email).
-    pub hash_salt: Option<String>,
+    pub hash_salt: Option<Secret<String>>,
     /// `LOKI_URL` and the other `LOKI_*` shipping settings.
     pub loki: LokiConfig,
 }
@@ -73,7 +76,7 @@ impl LoggingConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
-            hash_salt: var("LOG_HASH_SALT"),
+            hash_salt: var("LOG_HASH_SALT").map(Secret::new),
             loki: LokiConfig::from_env()?,
         })
     }

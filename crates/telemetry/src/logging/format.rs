@@ -163,9 +163,9 @@ pub fn render_pretty(record: &Record, meta: &ServiceMeta, color: bool, out: &mut
         out.push_str(level);
     }
     out.push_str(" [");
-    out.push_str(&record.context);
+    write_escaped_text(out, &record.context);
     out.push_str("] ");
-    out.push_str(&record.message);
+    write_escaped_text(out, &record.message);
     if !record.fields.is_empty() || record.trace.is_some() {
         out.push(' ');
     }
@@ -216,31 +216,103 @@ fn write_json_value(out: &mut String, value: &FieldValue) {
     }
 }
 
-/// Appends `text` as a JSON string literal.
+/// Appends `text` as a JSON string literal. Beyond what JSON requires
+/// (`"`, `\\`, U+0000–U+001F), DEL, the C1 controls (U+0080–U+009F: U+009B
+/// is a terminal's CSI) and the line/paragraph separators U+2028/U+2029
+/// are escaped too, so a line printed on a terminal cannot drive it.
 pub fn write_json_str(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        let (escape, len): (&str, usize) = match byte {
+            b'"' => ("\\\"", 1),
+            b'\\' => ("\\\\", 1),
+            b'\n' => ("\\n", 1),
+            b'\r' => ("\\r", 1),
+            b'\t' => ("\\t", 1),
+            0..=0x1f | 0x7f => ("", 1),
+            0xc2 | 0xe2 => match unsafe_char_len(&bytes[i..]) {
+                0 => {
+                    i += 1;
+                    continue;
+                }
+                len => ("", len),
+            },
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&text[start..i]);
         if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
+            write_unicode_escape(out, &text[i..i + len]);
         } else {
             out.push_str(escape);
         }
-        start = i + 1;
+        i += len;
+        start = i;
     }
     out.push_str(&text[start..]);
     out.push('"');
+}
+
+/// The UTF-8 length of the character at the start of `bytes` when it is a
+/// C1 control (`C2 80`–`C2 9F`) or U+2028/U+2029 (`E2 80 A8`/`A9`), else 0.
+fn unsafe_char_len(bytes: &[u8]) -> usize {
+    match bytes {
+        [0xc2, 0x80..=0x9f, ..] => 2,
+        [0xe2, 0x80, 0xa8 | 0xa9, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// `\u00XX` for the one character in `ch` (at most U+FFFF here).
+fn write_unicode_escape(out: &mut String, ch: &str) {
+    for c in ch.chars() {
+        let _ = write!(out, "\\u{:04x}", u32::from(c));
+    }
+}
+
+/// Appends `text` unquoted with every character that could break the line
+/// or drive a terminal escaped as in JSON (`\\n`, `\\r`, `\\t`,
+/// `\\u001b`, ...): an event is always one line, whatever its message
+/// holds (log injection). Text without such characters is copied as is.
+fn write_escaped_text(out: &mut String, text: &str) {
+    let bytes = text.as_bytes();
+    if !bytes
+        .iter()
+        .any(|&b| b < 0x20 || b == 0x7f || b == 0xc2 || b == 0xe2)
+    {
+        out.push_str(text);
+        return;
+    }
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let len = match bytes[i] {
+            0..=0x1f | 0x7f => 1,
+            0xc2 | 0xe2 => unsafe_char_len(&bytes[i..]),
+            _ => 0,
+        };
+        if len == 0 {
+            i += 1;
+            continue;
+        }
+        out.push_str(&text[start..i]);
+        match bytes[i] {
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => write_unicode_escape(out, &text[i..i + len]),
+        }
+        i += len;
+        start = i;
+    }
+    out.push_str(&text[start..]);
 }
 
 /// Appends `time` as RFC 3339 UTC with milliseconds (`2025-10-11T04:40:44.166Z`).
@@ -308,6 +380,124 @@ mod tests {
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
         let parsed: String = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
+
+    fn meta() -> ServiceMeta {
+        let service = ServiceInfo {
+            name: "backend",
+            version: "1.0.0",
+        };
+        ServiceMeta::with_host(service, Environment::Development, "host", 1)
+    }
+
+    fn record(message: &str, context: &str, fields: Vec<(&'static str, FieldValue)>) -> Record {
+        Record {
+            time: SystemTime::now(),
+            level: Level::INFO,
+            message: message.to_owned(),
+            context: context.to_owned(),
+            fields,
+            trace: None,
+        }
+    }
+
+    fn pretty(record: &Record, color: bool) -> String {
+        let mut out = String::new();
+        render_pretty(record, &meta(), color, &mut out);
+        out
+    }
+
+    /// The pretty line without the formatter's own colour codes (the
+    /// badge and the level come first, so the first occurrences are ours).
+    fn without_own_colours(line: &str, level: Level) -> String {
+        let own_level = format!("\x1b[{}m{}\x1b[0m", level_color(level), level_name(level));
+        line.replacen(&meta().badge_colored, "", 1)
+            .replacen(&own_level, "", 1)
+    }
+
+    #[test]
+    fn pretty_message_context_and_values_cannot_break_the_line_or_drive_the_terminal() {
+        let forged = "ok\n04:40:44 [BACKEND] error [Auth] forged\r\x1b[2J\u{9b}31m\u{2028}";
+        let line = pretty(
+            &record(
+                forged,
+                "ctx\n\x1b[31m",
+                vec![("note", FieldValue::Str(forged.to_owned()))],
+            ),
+            false,
+        );
+        assert!(
+            !line.contains(['\n', '\r', '\x1b', '\u{9b}', '\u{2028}']),
+            "{line:?}"
+        );
+        assert!(
+            line.contains(r"ok\n04:40:44 [BACKEND] error [Auth] forged\r\u001b[2J\u009b31m\u2028"),
+            "{line:?}"
+        );
+        assert!(line.contains(r"[ctx\n\u001b[31m]"), "{line:?}");
+        assert!(line.contains(r#"note="ok\n04:40:44"#), "{line:?}");
+    }
+
+    #[test]
+    fn pretty_text_without_controls_is_unchanged() {
+        let line = pretty(&record("café — 100% done", "Bootstrap", vec![]), false);
+        assert!(
+            line.ends_with("[BACKEND] info [Bootstrap] café — 100% done"),
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn json_escapes_del_c1_and_line_separators_too() {
+        let mut out = String::new();
+        write_json_str(&mut out, "a\u{7f}b\u{9b}c\u{2028}d\u{2029}é—");
+        assert_eq!(out, r#""a\u007fb\u009bc\u2028d\u2029é—""#);
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "a\u{7f}b\u{9b}c\u{2028}d\u{2029}é—");
+    }
+
+    /// Any text, weighted towards the characters that matter here.
+    fn text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let interesting = prop_oneof![
+            any::<char>(),
+            (0_u8..0x20).prop_map(char::from),
+            Just('\x7f'),
+            (0x80_u32..0xa0).prop_map(|c| char::from_u32(c).unwrap_or('?')),
+            Just('\u{2028}'),
+            Just('\u{2029}'),
+            Just('"'),
+            Just('\\'),
+            Just('='),
+        ];
+        proptest::collection::vec(interesting, 0..48).prop_map(String::from_iter)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_pretty_event_is_one_line_without_foreign_control_characters(
+            message in text(),
+            context in text(),
+            value in text(),
+            color: bool,
+        ) {
+            let record = record(&message, &context, vec![("value", FieldValue::Str(value))]);
+            let line = pretty(&record, color);
+            let rest = if color { without_own_colours(&line, Level::INFO) } else { line.clone() };
+            proptest::prop_assert!(
+                !rest.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')),
+                "{line:?}"
+            );
+        }
+
+        #[test]
+        fn any_json_line_parses_back_to_the_same_text(input in text()) {
+            let mut out = String::new();
+            write_json_str(&mut out, &input);
+            proptest::prop_assert!(!out.chars().any(char::is_control));
+            let parsed: String = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(parsed, input);
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use console::ConsoleStyle;
 pub use console_buffer::ConsoleBuffer;
 pub use format::ServiceMeta;
 pub use output::{ConsoleLayer, OutputLayer};
-pub use redact::{REDACTED, Redactor, hash_email, mask_ip, mask_ip_str};
+pub use redact::{REDACTED, Redactor, Treatment, hash_email, mask_ip, mask_ip_str};
 
 use crate::{
     InitError, ServiceInfo,
@@ -148,7 +148,7 @@ pub fn install(
     let meta = Arc::new(ServiceMeta::new(service, config.environment));
     let redactor = Redactor::new(&config.logging.redact_keys);
     if let Some(salt) = &config.logging.hash_salt {
-        redact::set_email_salt(salt);
+        redact::set_email_salt(salt.expose());
     }
     let style = console_style(config);
     let console = ConsoleBuffer::start(std::io::stdout(), console_buffer::DEFAULT_CAPACITY)
@@ -174,7 +174,11 @@ pub fn install(
         .try_init()
         .map_err(|_| InitError::SubscriberAlreadySet)?;
     match &config.logging.loki.url {
-        Some(url) => tracing::info!(context = "Logging", "Logs shipped to Loki: {url}"),
+        Some(url) => tracing::info!(
+            context = "Logging",
+            "Logs shipped to Loki: {}",
+            crate::secrets::sanitize_url(url)
+        ),
         None => tracing::info!(
             context = "Logging",
             "Loki disabled (LOKI_URL empty): console only"

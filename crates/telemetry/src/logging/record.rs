@@ -10,10 +10,12 @@ use tracing::{
     span,
 };
 use tracing_log::NormalizeEvent;
+
+use crate::secrets::sanitize_urls_in;
 use tracing_subscriber::{layer::Context, registry::LookupSpan};
 
 use super::{
-    redact::{REDACTED, Redactor},
+    redact::{REDACTED, Redactor, Treatment},
     trace_ids::{DispatchCell, TraceIds, trace_ids},
 };
 
@@ -178,20 +180,24 @@ impl<'r> Capture<'r> {
         if name.starts_with("log.") || name.starts_with("otel.") {
             return;
         }
-        let value = if self.redactor.is_sensitive(name) {
-            FieldValue::Str(REDACTED.to_owned())
-        } else {
-            value
+        let value = match (self.redactor.treatment(name), value) {
+            (Treatment::Keep, value) => value,
+            (treatment, FieldValue::Str(text)) => {
+                FieldValue::Str(Redactor::replace_text(treatment, &text).unwrap_or(text))
+            }
+            // A number or flag under a sensitive name: nothing to keep.
+            (_, _) => FieldValue::Str(REDACTED.to_owned()),
         };
         self.fields.push((name, value));
     }
 
     fn push_text(&mut self, field: &Field, text: String) {
         match field.name() {
-            "message" => self.message = text,
+            "message" => self.message = sanitize_urls_in(&text).unwrap_or(text),
             "context" => self.context = Some(text),
             _ => {
                 let text = self.redactor.redact_json_text(&text).unwrap_or(text);
+                let text = sanitize_urls_in(&text).unwrap_or(text);
                 self.push(field, FieldValue::Str(text));
             }
         }

@@ -8,30 +8,12 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
-/// What a sensitive value is replaced with, in every output.
-pub const REDACTED: &str = "***REDACTED***";
+use crate::secrets::classify;
+pub use crate::secrets::{REDACTED, Treatment};
 
-/// Field names that are always sensitive (compared case-insensitively).
-const SENSITIVE_KEYS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "api-key",
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "set_cookie",
-    "credit_card",
-];
-
-/// Suffixes that make a field name sensitive (case-insensitively).
-const SENSITIVE_SUFFIXES: &[&str] = &["_token", "-token", "_secret", "-secret"];
-
-/// Decides which field names are sensitive and redacts values under them,
-/// including keys nested inside JSON-valued string fields.
+/// Decides how values under each field name are written (the rules of
+/// [`crate::secrets::classify`] plus `LOG_REDACT_KEYS`), including keys
+/// nested inside JSON-valued string fields.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     /// Extra names from `LOG_REDACT_KEYS`, lowercased.
@@ -50,14 +32,31 @@ impl Redactor {
         }
     }
 
-    /// Whether values under `key` must never be written.
+    /// How values under `key` are written.
+    pub fn treatment(&self, key: &str) -> Treatment {
+        if self.extra.iter().any(|k| key.eq_ignore_ascii_case(k)) {
+            return Treatment::Redact;
+        }
+        classify(key)
+    }
+
+    /// Whether values under `key` are never written as they are.
     pub fn is_sensitive(&self, key: &str) -> bool {
-        SENSITIVE_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
-            || SENSITIVE_SUFFIXES.iter().any(|s| ends_with_ignore_case(key, s))
-            // camelCase spellings (`accessToken`, `clientSecret`) of the suffix rule.
-            || key.ends_with("Token")
-            || key.ends_with("Secret")
-            || self.extra.iter().any(|k| key.eq_ignore_ascii_case(k))
+        self.treatment(key) != Treatment::Keep
+    }
+
+    /// What `text` under a name with `treatment` becomes; `None` when it is
+    /// written as is.
+    pub fn replace_text(treatment: Treatment, text: &str) -> Option<String> {
+        match treatment {
+            Treatment::Keep => None,
+            Treatment::Redact => Some(REDACTED.to_owned()),
+            // Already a pseudonym (the caller used `hash_email`): kept, so
+            // it matches what the caller computed.
+            Treatment::HashEmail if is_email_pseudonym(text) => None,
+            Treatment::HashEmail => Some(hash_email(text)),
+            Treatment::MaskIp => Some(mask_ip_str(text).unwrap_or_else(|| REDACTED.to_owned())),
+        }
     }
 
     /// Redacts sensitive keys inside `value` when it is a JSON object or
@@ -73,17 +72,24 @@ impl Redactor {
             .flatten()
     }
 
-    /// Replaces values under sensitive keys, at any depth; true if any was.
+    /// Treats values under sensitive keys, at any depth; true if any changed.
     pub fn redact_json(&self, value: &mut serde_json::Value) -> bool {
         match value {
             serde_json::Value::Object(map) => {
                 let mut changed = false;
                 for (key, inner) in map.iter_mut() {
-                    if self.is_sensitive(key) {
-                        *inner = serde_json::Value::String(REDACTED.to_owned());
-                        changed = true;
-                    } else {
+                    let treatment = self.treatment(key);
+                    if treatment == Treatment::Keep {
                         changed |= self.redact_json(inner);
+                        continue;
+                    }
+                    let replacement = match inner {
+                        serde_json::Value::String(text) => Self::replace_text(treatment, text),
+                        _ => Some(REDACTED.to_owned()),
+                    };
+                    if let Some(replacement) = replacement {
+                        *inner = serde_json::Value::String(replacement);
+                        changed = true;
                     }
                 }
                 changed
@@ -104,10 +110,13 @@ impl Redactor {
     }
 }
 
-fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
-    text.len() >= suffix.len()
-        && text.is_char_boundary(text.len() - suffix.len())
-        && text[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+/// What [`hash_email`] returns: 16 lowercase hex digits, then `@domain`.
+fn is_email_pseudonym(text: &str) -> bool {
+    let (local, _domain) = text.split_once('@').unwrap_or((text, ""));
+    local.len() == 16
+        && local
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 static EMAIL_SALT: OnceLock<String> = OnceLock::new();
@@ -229,6 +238,28 @@ mod tests {
         assert_ne!(a, hash_email_with_salt("john.doe@example.com", "s2"));
         assert!(a.ends_with("@example.com") && !a.contains("john"));
         assert_eq!(a.len(), 16 + "@example.com".len());
+    }
+
+    #[test]
+    fn personal_values_are_pseudonymised_once_and_ips_masked() {
+        let hashed = Redactor::replace_text(Treatment::HashEmail, "ana@example.com").unwrap();
+        assert!(hashed.ends_with("@example.com") && !hashed.contains("ana"));
+        assert_eq!(Redactor::replace_text(Treatment::HashEmail, &hashed), None);
+        assert_eq!(
+            Redactor::replace_text(Treatment::MaskIp, "10.1.2.3").as_deref(),
+            Some("10.1.2.0")
+        );
+        assert_eq!(
+            Redactor::replace_text(Treatment::MaskIp, "not-an-ip").as_deref(),
+            Some(REDACTED)
+        );
+        let redactor = Redactor::default();
+        let json = redactor
+            .redact_json_text(r#"{"email":"ana@example.com","ip":"10.1.2.3"}"#)
+            .unwrap();
+        assert!(
+            json.contains("@example.com") && !json.contains("ana@") && json.contains("10.1.2.0")
+        );
     }
 
     #[test]

@@ -127,13 +127,8 @@ fn client_span(request: &Request) -> Span {
 
 /// The URL without credentials (the conventions forbid them in `url.full`).
 fn full_url(url: &reqwest::Url) -> String {
-    if url.username().is_empty() && url.password().is_none() {
-        return url.to_string();
-    }
-    let mut url = url.clone();
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.to_string()
+    let url = url.as_str();
+    crate::secrets::sanitize_url(url).into_owned()
 }
 
 /// `error.type` of a failed status as a bounded label value.
@@ -164,6 +159,9 @@ mod tests {
     #[test]
     fn credentials_never_reach_url_full() {
         let url = reqwest::Url::parse("http://user:secret@backend:3000/api?x=1").unwrap();
-        assert_eq!(full_url(&url), "http://backend:3000/api?x=1");
+        assert_eq!(
+            full_url(&url),
+            "http://REDACTED:REDACTED@backend:3000/api?x=1"
+        );
     }
 }

@@ -3,7 +3,11 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use crate::config::env::{ConfigError, Environment, http_url, parse_or, var};
+use crate::{
+    config::env::{ConfigError, Environment, http_url, parse_or, var},
+    logging::loki::ByteSize,
+    secrets::sanitize_url,
+};
 
 /// How spans leave the process (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +122,9 @@ impl FromStr for Ratio {
 pub struct BatchSettings {
     /// Spans waiting for export at most; more are dropped and counted.
     pub max_queue_size: usize,
+    /// Bytes those spans may hold at most (`OTEL_BSP_MAX_QUEUE_BYTES`);
+    /// a span that would exceed it is dropped and counted.
+    pub max_queue_bytes: usize,
     /// Spans per export request at most.
     pub max_export_batch_size: usize,
     /// How long a span may wait before a partial batch is sent.
@@ -126,10 +133,19 @@ pub struct BatchSettings {
     pub export_timeout: Duration,
 }
 
+/// 16 MiB: 2048 spans of 8 KiB, four times a typical server span's size
+/// with every attribute at its bound.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The smallest `OTEL_BSP_MAX_QUEUE_BYTES` accepted: room for a few spans
+/// with every attribute at its bound.
+pub const MIN_MAX_QUEUE_BYTES: usize = 64 * 1024;
+
 impl Default for BatchSettings {
     fn default() -> Self {
         Self {
             max_queue_size: 2048,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             max_export_batch_size: 512,
             schedule_delay: Duration::from_millis(5000),
             export_timeout: Duration::from_millis(10_000),
@@ -137,8 +153,9 @@ impl Default for BatchSettings {
     }
 }
 
-/// Everything the tracer provider reads from the environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything the tracer provider reads from the environment. `Debug`
+/// shows the endpoint without its credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TraceConfig {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector; `None` = no export
     /// (ids still exist, propagate and reach the logs).
@@ -158,6 +175,20 @@ pub struct TraceConfig {
 /// `OTEL_SHUTDOWN_TIMEOUT` when unset (the Kubernetes shutdown budget,
 /// infrastructure/k8s/check_timings.py, reads it from here).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(5000);
+
+impl fmt::Debug for TraceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TraceConfig")
+            .field("endpoint", &self.endpoint.as_deref().map(sanitize_url))
+            .field("protocol", &self.protocol)
+            .field("service_name", &self.service_name)
+            .field("resource_attributes", &self.resource_attributes)
+            .field("sampler", &self.sampler)
+            .field("batch", &self.batch)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
 
 impl Default for TraceConfig {
     fn default() -> Self {
@@ -191,6 +222,7 @@ impl TraceConfig {
         };
         let batch = BatchSettings {
             max_queue_size: positive("OTEL_BSP_MAX_QUEUE_SIZE", defaults.batch.max_queue_size)?,
+            max_queue_bytes: queue_bytes(defaults.batch.max_queue_bytes)?,
             max_export_batch_size: positive(
                 "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
                 defaults.batch.max_export_batch_size,
@@ -225,6 +257,21 @@ fn positive(name: &str, default: usize) -> Result<usize, ConfigError> {
         ));
     }
     Ok(value)
+}
+
+/// `OTEL_BSP_MAX_QUEUE_BYTES`: a size (`16MiB`, `65536`), at least
+/// [`MIN_MAX_QUEUE_BYTES`].
+fn queue_bytes(default: usize) -> Result<usize, ConfigError> {
+    const VAR: &str = "OTEL_BSP_MAX_QUEUE_BYTES";
+    let ByteSize(bytes) = parse_or(VAR, ByteSize(default))?;
+    if bytes < MIN_MAX_QUEUE_BYTES {
+        return Err(ConfigError::new(
+            VAR,
+            &bytes.to_string(),
+            "must be at least 64KiB",
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A duration written in milliseconds, as the `OTEL_*` variables are.

@@ -24,21 +24,49 @@ use opentelemetry_sdk::{
     trace::{BatchConfigBuilder, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor},
 };
 
-use super::{config::BatchSettings, metrics};
+use super::{config::BatchSettings, metrics, scrub};
+use crate::logging::Redactor;
 
-/// Counts spans between "ended" and "handed to the exporter". Its capacity
-/// bounds the memory the pipeline holds while the collector is away.
+/// Counts spans, and the bytes they hold, between "ended" and "handed to
+/// the exporter". Its two capacities bound the memory the pipeline holds
+/// while the collector is away: by count (`OTEL_BSP_MAX_QUEUE_SIZE`) and by
+/// bytes (`OTEL_BSP_MAX_QUEUE_BYTES`), as the Loki buffer is, so a few huge
+/// spans cannot hold more than the byte cap.
 #[derive(Debug)]
 pub struct SpanQueue {
     len: AtomicUsize,
     capacity: usize,
+    bytes: AtomicUsize,
+    max_bytes: usize,
+}
+
+/// Why a span was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` spans are queued (`queue_full`).
+    Count,
+    /// The span would take the queue over `OTEL_BSP_MAX_QUEUE_BYTES`
+    /// (`queue_bytes_full`).
+    Bytes,
+}
+
+impl Refused {
+    /// The `reason` label of `telemetry_spans_dropped_total`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Count => "queue_full",
+            Self::Bytes => "queue_bytes_full",
+        }
+    }
 }
 
 impl SpanQueue {
-    pub fn new(capacity: usize) -> Arc<Self> {
+    pub fn new(capacity: usize, max_bytes: usize) -> Arc<Self> {
         Arc::new(Self {
             len: AtomicUsize::new(0),
             capacity,
+            bytes: AtomicUsize::new(0),
+            max_bytes,
         })
     }
 
@@ -55,33 +83,56 @@ impl SpanQueue {
         self.capacity
     }
 
-    /// Takes one slot, or returns false when the queue is full.
-    fn try_acquire(&self) -> bool {
+    /// Estimated bytes of the queued spans (see `scrub::cost`).
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Takes one slot and `cost` bytes, or says which cap refused.
+    pub fn try_acquire(&self, cost: usize) -> Result<(), Refused> {
+        let before = self.bytes.fetch_add(cost, Ordering::AcqRel);
+        if before + cost > self.max_bytes {
+            self.bytes.fetch_sub(cost, Ordering::AcqRel);
+            return Err(Refused::Bytes);
+        }
         let acquired = self
             .len
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
                 (len < self.capacity).then_some(len + 1)
             })
             .is_ok();
-        if acquired {
-            metrics::SPANS_QUEUED.inc();
+        if !acquired {
+            self.bytes.fetch_sub(cost, Ordering::AcqRel);
+            return Err(Refused::Count);
         }
-        acquired
+        metrics::SPANS_QUEUED.inc();
+        Ok(())
     }
 
-    /// Frees `count` slots: those spans have left the queue.
-    fn release(&self, count: usize) {
+    /// Frees `count` slots and `bytes`: those spans have left the queue.
+    fn release(&self, count: usize, bytes: usize) {
         let _ = self
             .len
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
                 Some(len.saturating_sub(count))
             });
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                Some(held.saturating_sub(bytes))
+            });
         metrics::SPANS_QUEUED.sub(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }
 
-/// A span processor that admits a span into the batch processor only when
-/// the [`SpanQueue`] has room, counting the others as `queue_full` drops.
+/// A span processor that scrubs each sampled span (redaction and size
+/// bounds, see [`scrub`]) and admits it into the batch processor only when
+/// the [`SpanQueue`] has room, counting the others as `queue_full` or
+/// `queue_bytes_full` drops.
 ///
 /// The inner processor's own queue has the same capacity and only ever
 /// holds admitted spans that the exporter has not yet taken, so it never
@@ -91,14 +142,20 @@ impl SpanQueue {
 pub struct BoundedBatchProcessor {
     inner: BatchSpanProcessor,
     queue: Arc<SpanQueue>,
+    redactor: Redactor,
 }
 
 impl BoundedBatchProcessor {
-    pub fn new<E>(exporter: E, settings: BatchSettings, runtime: tokio::runtime::Handle) -> Self
+    pub fn new<E>(
+        exporter: E,
+        settings: BatchSettings,
+        redactor: Redactor,
+        runtime: tokio::runtime::Handle,
+    ) -> Self
     where
         E: SpanExporter + 'static,
     {
-        let queue = SpanQueue::new(settings.max_queue_size);
+        let queue = SpanQueue::new(settings.max_queue_size, settings.max_queue_bytes);
         let exporter = RuntimeExporter {
             inner: Arc::new(exporter),
             runtime,
@@ -114,6 +171,7 @@ impl BoundedBatchProcessor {
         Self {
             inner: BatchSpanProcessor::new(exporter, config),
             queue,
+            redactor,
         }
     }
 
@@ -128,14 +186,14 @@ impl SpanProcessor for BoundedBatchProcessor {
         self.inner.on_start(span, cx);
     }
 
-    fn on_end(&self, span: SpanData) {
+    fn on_end(&self, mut span: SpanData) {
         if !span.span_context.is_sampled() {
             return;
         }
-        if self.queue.try_acquire() {
-            self.inner.on_end(span);
-        } else {
-            metrics::dropped("queue_full", 1);
+        scrub::scrub(&mut span, &self.redactor);
+        match self.queue.try_acquire(scrub::cost(&span)) {
+            Ok(()) => self.inner.on_end(span),
+            Err(refused) => metrics::dropped(refused.reason(), 1),
         }
     }
 
@@ -181,7 +239,9 @@ where
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         let count = batch.len();
         // The spans have left the queue: from here they are the exporter's.
-        self.queue.release(count);
+        // Their cost is what `on_end` charged: nothing changed them since.
+        let bytes = batch.iter().map(scrub::cost).sum();
+        self.queue.release(count, bytes);
         let inner = Arc::clone(&self.inner);
         let timeout = self.timeout;
         // Suppressed: nothing the export does (HTTP client spans, retries)
@@ -234,5 +294,27 @@ where
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.set_resource(resource);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_refuses_by_bytes_and_by_count_and_frees_both() {
+        let queue = SpanQueue::new(3, 1000);
+        assert_eq!(queue.try_acquire(600), Ok(()));
+        assert_eq!(queue.try_acquire(600), Err(Refused::Bytes));
+        assert_eq!((queue.len(), queue.bytes()), (1, 600));
+        assert_eq!(queue.try_acquire(100), Ok(()));
+        assert_eq!(queue.try_acquire(100), Ok(()));
+        assert_eq!(queue.try_acquire(100), Err(Refused::Count));
+        // A refusal by count gives its bytes back.
+        assert_eq!((queue.len(), queue.bytes()), (3, 800));
+        queue.release(3, 800);
+        assert_eq!((queue.len(), queue.bytes()), (0, 0));
+        assert_eq!(queue.try_acquire(1000), Ok(()));
+        assert_eq!(Refused::Bytes.reason(), "queue_bytes_full");
     }
 }

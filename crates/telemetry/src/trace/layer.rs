@@ -28,7 +28,10 @@ use tower::{Layer, Service};
 use tracing::{Instrument as _, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::propagation;
+use super::{
+    limits::{MAX_HOST_BYTES, MAX_PATH_BYTES, MAX_USER_AGENT_BYTES, truncate},
+    propagation,
+};
 
 /// The layer; see the module documentation for where it goes.
 pub fn layer() -> HttpTraceLayer {
@@ -105,10 +108,15 @@ fn server_span<B>(request: &Request<B>) -> Span {
         None => method.to_owned(),
     };
     let (address, port) = server_address(request);
+    // Header- and path-derived values are bounded: they reach every log
+    // line of the request and the exported span (see `limits`).
+    let address = address.map(|host| truncate(&host, MAX_HOST_BYTES).into_owned());
     let user_agent = request
         .headers()
         .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok());
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| truncate(agent, MAX_USER_AGENT_BYTES));
+    let path = truncate(request.uri().path(), MAX_PATH_BYTES);
     tracing::info_span!(
         "HTTP request",
         otel.name = %name,
@@ -117,11 +125,11 @@ fn server_span<B>(request: &Request<B>) -> Span {
         http.request.method = method,
         http.route = route.as_deref(),
         http.response.status_code = Empty,
-        url.path = request.uri().path(),
+        url.path = &*path,
         url.scheme = request.uri().scheme_str().unwrap_or("http"),
         server.address = address,
         server.port = port,
-        user_agent.original = user_agent,
+        user_agent.original = user_agent.as_deref(),
         network.protocol.version = protocol_version(request.version()),
         error.type = Empty,
     )
@@ -187,6 +195,50 @@ mod tests {
         assert_eq!(method_name(&http::Method::GET), "GET");
         let custom = http::Method::from_bytes(b"PURGE").unwrap();
         assert_eq!(method_name(&custom), "_OTHER");
+    }
+
+    #[test]
+    fn header_and_path_attributes_are_bounded() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        let output = crate::logging::CapturedOutput::new();
+        let meta = std::sync::Arc::new(crate::logging::ServiceMeta::with_host(
+            crate::ServiceInfo {
+                name: "backend",
+                version: "1",
+            },
+            crate::config::Environment::Staging,
+            "host",
+            1,
+        ));
+        let layer = crate::logging::ConsoleLayer::new(
+            output.clone(),
+            crate::logging::ConsoleStyle::Json,
+            meta,
+            crate::logging::Redactor::default(),
+        );
+        let subscriber = tracing_subscriber::registry().with(layer);
+        let request = Request::builder()
+            .uri(format!("/{}", "p".repeat(5000)))
+            .header("user-agent", "u".repeat(300_000))
+            .header("host", format!("{}.example.com", "h".repeat(60_000)))
+            .body(())
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = server_span(&request);
+            let _entered = span.enter();
+            tracing::info!("inside");
+        });
+        let line = output.text();
+        let record: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        let field = |name: &str| record[name].as_str().unwrap().to_owned();
+        assert_eq!(
+            field("user_agent.original"),
+            format!("{}…", "u".repeat(256))
+        );
+        assert_eq!(field("url.path").len(), MAX_PATH_BYTES + "…".len());
+        assert_eq!(field("server.address").len(), MAX_HOST_BYTES + "…".len());
+        assert!(line.len() < 4096, "{} bytes", line.len());
     }
 
     #[test]

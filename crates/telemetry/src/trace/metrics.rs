@@ -13,8 +13,9 @@ pub static SPANS_EXPORTED: LazyLock<Counter> = LazyLock::new(|| {
 });
 
 /// Spans that will never reach the collector, by reason: `queue_full` (the
-/// export queue was at `OTEL_BSP_MAX_QUEUE_SIZE`), `export_failed` (the
-/// collector refused or did not answer in time).
+/// export queue was at `OTEL_BSP_MAX_QUEUE_SIZE`), `queue_bytes_full` (the
+/// span would have taken the queue over `OTEL_BSP_MAX_QUEUE_BYTES`),
+/// `export_failed` (the collector refused or did not answer in time).
 pub static SPANS_DROPPED: LazyLock<CounterVec> = LazyLock::new(|| {
     counter_vec(
         "telemetry_spans_dropped_total",

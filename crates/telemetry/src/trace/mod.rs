@@ -15,9 +15,11 @@ pub mod client;
 pub mod config;
 pub mod export;
 pub mod layer;
+pub mod limits;
 pub mod metrics;
 pub mod propagation;
 pub mod provider;
+pub mod scrub;
 pub mod spans;
 
 use std::{sync::Arc, time::Duration};
@@ -146,6 +148,7 @@ pub fn install(service: ServiceInfo, config: &TelemetryConfig) -> Result<Tracing
     let tracing = Tracing::build(&ProviderSettings {
         service,
         environment: config.environment,
+        redactor: crate::logging::Redactor::new(&config.logging.redact_keys),
         endpoint: config.tracing.endpoint.as_deref(),
         config: &config.tracing,
     })?;

@@ -14,7 +14,7 @@ use super::{
     config::{OtlpProtocol, ParentBasedRoot, SamplerConfig, TraceConfig},
     export::{BoundedBatchProcessor, SpanQueue},
 };
-use crate::{ServiceInfo, config::Environment};
+use crate::{ServiceInfo, config::Environment, logging::Redactor};
 
 /// Errors while building the span exporter.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,8 @@ pub struct ProviderSettings<'a> {
     /// OTLP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`); `None`: no export.
     pub endpoint: Option<&'a str>,
     pub config: &'a TraceConfig,
+    /// The logging pipeline's redaction, applied to exported spans too.
+    pub redactor: Redactor,
 }
 
 /// A built provider and, when exporting, the queue in front of the exporter.
@@ -61,7 +63,12 @@ pub fn build(settings: &ProviderSettings<'_>) -> Result<Provider, TraceInitError
                 endpoint: endpoint.to_owned(),
                 source,
             })?;
-        let processor = BoundedBatchProcessor::new(exporter, settings.config.batch, runtime);
+        let processor = BoundedBatchProcessor::new(
+            exporter,
+            settings.config.batch,
+            settings.redactor.clone(),
+            runtime,
+        );
         queue = Some(processor.queue());
         builder = builder.with_span_processor(processor);
     }
@@ -166,6 +173,7 @@ mod tests {
             environment: Environment::Staging,
             endpoint: None,
             config,
+            redactor: Redactor::default(),
         }
     }
 

@@ -3,7 +3,10 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use crate::config::env::{ConfigError, http_url, parse_or, var};
+use crate::{
+    config::env::{ConfigError, http_url, parse_or, var},
+    secrets::sanitize_url,
+};
 
 /// How the shipper authenticates to a managed Loki.
 #[derive(Clone, PartialEq, Eq)]
@@ -15,14 +18,15 @@ pub enum LokiAuth {
 impl fmt::Debug for LokiAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
-            Self::Bearer(_) => f.write_str("Bearer(***)"),
+            Self::Basic { username, .. } => write!(f, "Basic({username}, [redacted])"),
+            Self::Bearer(_) => f.write_str("Bearer([redacted])"),
         }
     }
 }
 
-/// Where and how the Loki shipper pushes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how the Loki shipper pushes. `Debug` shows the URL without
+/// its credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LokiConfig {
     /// `LOKI_URL`: Loki's base URL; `None` (unset or empty) = no shipping.
     pub url: Option<String>,
@@ -43,6 +47,22 @@ pub struct LokiConfig {
     pub auth: Option<LokiAuth>,
     /// Loki's `max_line_size` (256 KiB by default): longer lines are truncated.
     pub max_line_bytes: usize,
+}
+
+impl fmt::Debug for LokiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LokiConfig")
+            .field("url", &self.url.as_deref().map(sanitize_url))
+            .field("batch_interval", &self.batch_interval)
+            .field("batch_max_bytes", &self.batch_max_bytes)
+            .field("max_buffer_bytes", &self.max_buffer_bytes)
+            .field("timeout", &self.timeout)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("tenant", &self.tenant)
+            .field("auth", &self.auth)
+            .field("max_line_bytes", &self.max_line_bytes)
+            .finish()
+    }
 }
 
 pub(crate) const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -233,5 +253,15 @@ mod tests {
             password: "hunter2".into(),
         };
         assert!(!format!("{auth:?}").contains("hunter2"));
+        let config = LokiConfig {
+            url: Some("https://tenant:hunter2@loki.example.com".to_owned()),
+            auth: Some(auth),
+            ..LokiConfig::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("hunter2") && debug.contains("loki.example.com"),
+            "{debug}"
+        );
     }
 }
