@@ -272,11 +272,7 @@ async fn connect(
     );
     let data_gateway = gateway.clone();
     let framework = poise::Framework::builder()
-        .options(poise::FrameworkOptions {
-            commands: commands::all(),
-            on_error: |error| Box::pin(commands::on_error(error)),
-            ..Default::default()
-        })
+        .options(commands::framework_options())
         .setup(move |ctx, _ready, framework| {
             Box::pin(async move {
                 poise::builtins::register_globally(ctx, &framework.options().commands).await?;

@@ -146,3 +146,60 @@ async fn a_failed_flush_counts_the_lost_events() {
         2
     );
 }
+
+/// A gateway that accepts the call and never answers.
+struct SilentGateway;
+
+impl bot::clients::GatewayApi for SilentGateway {
+    async fn post_events(&self, _: &[GatewayEvent]) -> Result<u64, GatewayError> {
+        std::future::pending().await
+    }
+    async fn guild_stats(
+        &self,
+        _: u64,
+        _: &str,
+    ) -> Result<bot::clients::gateway::GuildStats, GatewayError> {
+        std::future::pending().await
+    }
+    async fn record_moderation(
+        &self,
+        _: u64,
+        _: &bot::clients::gateway::NewModerationAction,
+    ) -> Result<bot::clients::gateway::ModerationAction, GatewayError> {
+        std::future::pending().await
+    }
+    async fn moderation_history(
+        &self,
+        _: u64,
+        _: u64,
+        _: u32,
+    ) -> Result<bot::clients::gateway::ModerationPage, GatewayError> {
+        std::future::pending().await
+    }
+}
+
+/// At the shutdown deadline, the batch in flight and the events still
+/// queued are counted lost (`shutdown`), not silently abandoned.
+#[tokio::test]
+async fn events_still_queued_at_the_deadline_are_counted() {
+    let config = ForwarderConfig {
+        max_batch: 2,
+        flush_interval: Duration::from_millis(1),
+        ..ForwarderConfig::default()
+    };
+    let (forwarder, task) = EventForwarder::spawn(Arc::new(SilentGateway), config);
+    let before = EVENTS_DROPPED.with_label_values(&["shutdown"]).get();
+    let member: Member = fixture("member");
+    for _ in 0..5 {
+        assert!(forwarder.submit(logic::member_join(&member, Utc::now())));
+    }
+    task.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(
+        EVENTS_DROPPED.with_label_values(&["shutdown"]).get() - before,
+        5
+    );
+    assert!(
+        !forwarder.submit(logic::member_join(&member, Utc::now())),
+        "no event is taken after shutdown"
+    );
+}

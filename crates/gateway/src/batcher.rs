@@ -1,25 +1,35 @@
 //! Events from the bot, queued (bounded) and sent to the backend in batches:
 //! when `max_batch` events are waiting or `flush_interval` after the first
-//! one, whichever comes first. The queue is drained and flushed when the last
-//! [`EventQueue`] handle is dropped (graceful shutdown).
+//! one, whichever comes first.
+//!
+//! Delivery is at least once between the gateway and the backend: a batch
+//! leaves the gateway's hands only when the backend committed it (2xx) or
+//! refused it (4xx), and each batch carries an `Idempotency-Key`, so a retry
+//! after a lost answer is not counted twice. Every event that does not reach
+//! the backend is counted under its outcome and logged once per batch with
+//! its number: `rejected`, `undelivered` (retries exhausted) or `shutdown`
+//! (still queued at the flush deadline).
 
-use std::{sync::LazyLock, time::Duration};
+use std::{collections::HashMap, sync::LazyLock, time::Duration};
 
 use axum::body::Bytes;
-use http::{HeaderMap, HeaderValue, Method, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use telemetry::batching::{self, BatchConfig, BatchReceiver, Closer, DeadlinePassed};
 use telemetry::metrics::CounterVec;
-use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
+use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
-    clients::backend::{BackendClient, UpstreamError},
+    clients::backend::BackendClient,
     config::Batching,
     error::GatewayError,
-    events::Event,
+    events::{Event, EventType},
 };
 
-/// Events by type and outcome: `forwarded`, `rejected` (the backend refused
-/// the batch), `dropped` (the backend could not be reached in time) or
-/// `queue_full` (refused to the bot with a 503).
+/// Events by type and outcome: `forwarded` (the backend committed them),
+/// `rejected` (the backend refused the batch), `undelivered` (the backend
+/// did not take the batch within the retries), `shutdown` (still queued
+/// when the flush deadline passed) or `queue_full` (refused to the bot with
+/// a 503: never accepted).
 pub static EVENTS_FORWARDED: LazyLock<CounterVec> = LazyLock::new(|| {
     telemetry::metrics::counter_vec(
         "events_forwarded_total",
@@ -28,14 +38,16 @@ pub static EVENTS_FORWARDED: LazyLock<CounterVec> = LazyLock::new(|| {
     )
 });
 
-/// A batch the backend cannot take because it is down is retried (the
-/// request was never received, so no duplicate is possible) with these
-/// pauses, then dropped and counted.
-const UNREACHABLE_BACKOFF: [Duration; 4] = [
+/// Pauses between the attempts of one batch while the backend is down,
+/// slow or failing (about 4 s in all, besides the attempts themselves).
+/// Every attempt carries the batch's key, so retrying is safe whether or
+/// not an earlier attempt was committed.
+const RETRY_BACKOFF: [Duration; 5] = [
     Duration::from_millis(100),
     Duration::from_millis(250),
     Duration::from_millis(500),
     Duration::from_secs(1),
+    Duration::from_secs(2),
 ];
 
 /// The sending side: cheap to clone, never blocks.
@@ -45,13 +57,12 @@ pub struct EventQueue {
 }
 
 impl EventQueue {
-    /// Queues every event or none (503 when the queue lacks room for all).
+    /// Queues every event or none (503 when the queue lacks room for all, or
+    /// no longer takes events because shutdown has begun).
     pub fn try_enqueue(&self, events: Vec<Event>) -> Result<usize, GatewayError> {
         let count = events.len();
         let Ok(permits) = self.sender.try_reserve_many(count) else {
-            for event in &events {
-                count_events(event, "queue_full");
-            }
+            count_all(&events, "queue_full");
             return Err(GatewayError::QueueFull);
         };
         for (permit, event) in permits.zip(events) {
@@ -61,100 +72,157 @@ impl EventQueue {
     }
 }
 
-/// Starts the batching task; it ends after the last queue handle is dropped
-/// and the remaining events are flushed.
-pub fn spawn(client: BackendClient, batching: Batching) -> (EventQueue, JoinHandle<()>) {
-    let (sender, receiver) = mpsc::channel(batching.queue_capacity);
-    telemetry::metrics::expose_queue(&sender);
-    let task = tokio::spawn(run(receiver, client, batching));
-    (EventQueue { sender }, task)
+/// The batching task's handle: [`Flusher::shutdown`] delivers what is
+/// queued within a deadline.
+pub struct Flusher {
+    closer: Closer,
+    task: JoinHandle<()>,
 }
 
-async fn run(mut receiver: mpsc::Receiver<Event>, client: BackendClient, batching: Batching) {
-    let mut batch = Vec::with_capacity(batching.max_batch);
-    loop {
-        let Some(first) = receiver.recv().await else {
-            break;
-        };
-        batch.push(first);
-        let deadline = Instant::now() + batching.flush_interval;
-        let mut closed = false;
-        while batch.len() < batching.max_batch {
-            let room = batching.max_batch - batch.len();
-            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(_) => {}
-                Err(_elapsed) => break,
-            }
+impl Flusher {
+    /// Stops taking events, delivers the queued ones and returns; events not
+    /// delivered `within` are counted (`shutdown`) and logged with their number.
+    pub async fn shutdown(mut self, within: Duration) {
+        self.closer.close(within);
+        // The task gives up at the deadline by itself; the margin only
+        // guards against a bug keeping it busy.
+        if tokio::time::timeout(within + Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                context = "Shutdown",
+                "the event batcher did not stop at its deadline"
+            );
         }
-        flush(&client, &mut batch).await;
-        if closed {
-            break;
+    }
+}
+
+/// Starts the batching task.
+pub fn spawn(client: BackendClient, batching: Batching) -> (EventQueue, Flusher) {
+    let (sender, receiver, closer) = batching::channel(BatchConfig {
+        capacity: batching.queue_capacity,
+        max_batch: batching.max_batch,
+        flush_interval: batching.flush_interval,
+    });
+    telemetry::metrics::expose_queue(&sender);
+    let task = tokio::spawn(run(receiver, client));
+    (EventQueue { sender }, Flusher { closer, task })
+}
+
+async fn run(mut queue: BatchReceiver<Event>, client: BackendClient) {
+    while let Some(batch) = queue.next_batch().await {
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let body = serde_json::to_vec(&serde_json::json!({ "events": batch }))
+            .map(Bytes::from)
+            .unwrap_or_default();
+        match queue.before_deadline(send(&client, &key, body)).await {
+            Ok(result) => count_outcome(&batch, &key, result),
+            Err(DeadlinePassed) => {
+                let mut lost = batch;
+                lost.append(&mut queue.close_and_drain());
+                count_all(&lost, "shutdown");
+                let events = lost.len();
+                tracing::warn!(
+                    context = "Shutdown",
+                    events,
+                    "{events} events lost: still queued at the flush deadline"
+                );
+                return;
+            }
         }
     }
     tracing::info!(context = "Shutdown", "event queue drained");
 }
 
-async fn flush(client: &BackendClient, batch: &mut Vec<Event>) {
-    if batch.is_empty() {
-        return;
-    }
-    let events = std::mem::take(batch);
-    let outcome = match send(client, &events).await {
+/// Counts a batch the backend committed, refused or never took; a lost
+/// batch is logged once, with its number of events.
+fn count_outcome(batch: &[Event], key: &str, result: Result<(), BatchError>) {
+    let events = batch.len();
+    let outcome = match result {
         Ok(()) => "forwarded",
         Err(BatchError::Rejected(status, body)) => {
-            tracing::warn!(status, body = %body, events = events.len(), "backend rejected an event batch");
+            tracing::warn!(
+                context = "Events",
+                status,
+                body = %body,
+                events,
+                batch_key = key,
+                "{events} events lost: the backend rejected their batch"
+            );
             "rejected"
         }
-        Err(BatchError::Upstream(error)) => {
-            tracing::warn!(error = %error, events = events.len(), "event batch dropped");
-            "dropped"
+        Err(BatchError::Undelivered { attempts, last }) => {
+            tracing::warn!(
+                context = "Events",
+                error = %last,
+                events,
+                attempts,
+                batch_key = key,
+                "{events} events lost: the backend did not take their batch in {attempts} attempts"
+            );
+            "undelivered"
         }
     };
-    for event in &events {
-        count_events(event, outcome);
-    }
+    count_all(batch, outcome);
 }
 
 enum BatchError {
+    /// A 4xx: sending it again would not help.
     Rejected(u16, String),
-    Upstream(UpstreamError),
+    /// The backend was down, slow or failing at every attempt.
+    Undelivered { attempts: usize, last: String },
 }
 
-async fn send(client: &BackendClient, events: &[Event]) -> Result<(), BatchError> {
-    let body = serde_json::to_vec(&serde_json::json!({ "events": events }))
-        .map(Bytes::from)
-        .unwrap_or_default();
+/// Posts the batch, retrying with [`RETRY_BACKOFF`] whatever went wrong
+/// except a 4xx (a 408 or 429 is the backend asking for a retry).
+async fn send(client: &BackendClient, key: &str, body: Bytes) -> Result<(), BatchError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let mut pauses = UNREACHABLE_BACKOFF.iter();
+    if let Ok(value) = HeaderValue::from_str(key) {
+        headers.insert(json_api::IDEMPOTENCY_KEY, value);
+    }
+    let mut pauses = RETRY_BACKOFF.iter();
+    let mut attempts = 0;
     loop {
-        let result = client
+        attempts += 1;
+        let last = match client
             .send(Method::POST, "/api/events", headers.clone(), body.clone())
-            .await;
-        match result {
+            .await
+        {
             Ok(response) if response.status.is_success() => return Ok(()),
-            Ok(response) => {
+            Ok(response) if is_final_refusal(response.status) => {
                 let text = String::from_utf8_lossy(&response.body).into_owned();
                 return Err(BatchError::Rejected(response.status.as_u16(), text));
             }
-            Err(UpstreamError::Unavailable(error)) => match pauses.next() {
-                Some(pause) => tokio::time::sleep(*pause).await,
-                None => return Err(BatchError::Upstream(UpstreamError::Unavailable(error))),
-            },
-            Err(error) => return Err(BatchError::Upstream(error)),
+            Ok(response) => format!("backend answered {}", response.status),
+            Err(error) => error.to_string(),
+        };
+        match pauses.next() {
+            Some(pause) => tokio::time::sleep(*pause).await,
+            None => return Err(BatchError::Undelivered { attempts, last }),
         }
     }
 }
 
-fn count_events(event: &Event, outcome: &str) {
-    EVENTS_FORWARDED
-        .with_label_values(&[event.kind.as_str(), outcome])
-        .inc();
+fn is_final_refusal(status: StatusCode) -> bool {
+    status.is_client_error()
+        && status != StatusCode::REQUEST_TIMEOUT
+        && status != StatusCode::TOO_MANY_REQUESTS
+}
+
+/// Counts `events` under `outcome`, one increment per type.
+fn count_all(events: &[Event], outcome: &str) {
+    let mut by_type: HashMap<EventType, u64> = HashMap::new();
+    for event in events {
+        *by_type.entry(event.kind).or_default() += 1;
+    }
+    for (kind, count) in by_type {
+        EVENTS_FORWARDED
+            .with_label_values(&[kind.as_str(), outcome])
+            .inc_by(count);
+    }
 }

@@ -8,7 +8,7 @@ use crate::error::GatewayError;
 
 pub const EVENTS_PER_REQUEST_MAX: usize = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     MemberJoin,

@@ -20,3 +20,8 @@ pub use error::{
     server_error_response,
 };
 pub use seatbelts::with_seatbelts;
+
+/// The request header naming a request that may be sent more than once with
+/// one effect (IETF `draft-ietf-httpapi-idempotency-key-header`): the
+/// gateway's event batches to the backend carry one.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";

@@ -6,6 +6,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod batching;
 pub mod config;
 pub mod health;
 pub mod http;

@@ -6,6 +6,7 @@ pub mod alertmanager;
 pub mod discord;
 pub mod logql;
 pub mod loki;
+pub mod lossy_proxy;
 pub mod otlp;
 pub mod postgres;
 pub mod prometheus;

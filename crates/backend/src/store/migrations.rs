@@ -10,13 +10,22 @@ use sqlx::{
 use super::{Store, StoreError};
 
 pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("initial"),
-        MigrationType::Simple,
-        include_str!("../../migrations/0001_initial.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("initial"),
+            MigrationType::Simple,
+            include_str!("../../migrations/0001_initial.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("event_batches"),
+            MigrationType::Simple,
+            include_str!("../../migrations/0002_event_batches.sql").into_sql_str(),
+            false,
+        ),
+    ])
 });
 
 /// `SELECT`s the migrations table: proves the database answers and that the

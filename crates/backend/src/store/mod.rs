@@ -26,7 +26,7 @@ use sqlx::{AnyPool, any::AnyPoolOptions};
 use telemetry::metrics::HistogramVec;
 use tracing::Instrument;
 
-pub use events::EVENTS_INGESTED;
+pub use events::{BATCH_KEY_RETENTION, EVENT_BATCHES_DUPLICATE, EVENTS_INGESTED, Ingestion};
 pub use metrics::{expose_pool, spawn_business_gauges};
 pub use migrations::MIGRATOR;
 

@@ -19,7 +19,13 @@ fn event(kind: &str, guild: &str, user: &str, ago: Duration) -> Value {
 async fn ingest(app: &TestApp, events: Vec<Value>) {
     let count = events.len();
     let response = app.post("/api/events", &json!({ "events": events })).await;
-    assert_eq!(response, (StatusCode::OK, json!({ "ingested": count })));
+    assert_eq!(
+        response,
+        (
+            StatusCode::OK,
+            json!({ "ingested": count, "duplicate": false })
+        )
+    );
 }
 
 pub async fn guild_is_created_then_updated(app: &TestApp) {
@@ -132,7 +138,10 @@ pub async fn body_format_errors_are_json(app: &TestApp) {
     let response = app
         .raw(Method::POST, "/api/events", "application/json", padded)
         .await;
-    assert_eq!(response, (StatusCode::OK, json!({"ingested": 1})));
+    assert_eq!(
+        response,
+        (StatusCode::OK, json!({"ingested": 1, "duplicate": false}))
+    );
     let padded = format!("{{\"events\": [{event}]{}}}", " ".repeat(5 * 1024 * 1024));
     let response = app
         .raw(Method::POST, "/api/events", "application/json", padded)
@@ -370,6 +379,40 @@ pub async fn event_batch_errors_name_the_field(app: &TestApp) {
     );
     let full = json!({"events": vec![good; 1000]});
     assert_eq!(app.post("/api/events", &full).await.0, StatusCode::OK);
+}
+
+/// A batch sent again with its `Idempotency-Key` (the gateway's retry after
+/// a lost answer) is counted once; another key is another batch.
+pub async fn a_repeated_batch_key_is_counted_once(app: &TestApp) {
+    let batch = json!({"events": [
+        event("message_create", "90", "1", Duration::zero()),
+        event("message_create", "90", "2", Duration::zero()),
+    ]});
+    let first = app.post_keyed("/api/events", &batch, "batch-a").await;
+    assert_eq!(
+        first,
+        (StatusCode::OK, json!({"ingested": 2, "duplicate": false}))
+    );
+    for _ in 0..2 {
+        let again = app.post_keyed("/api/events", &batch, "batch-a").await;
+        assert_eq!(
+            again,
+            (StatusCode::OK, json!({"ingested": 0, "duplicate": true}))
+        );
+    }
+    let (_, stats) = app.get("/api/guilds/90/stats").await;
+    assert_eq!(stats["messages"], 2, "{stats}");
+    let other = app.post_keyed("/api/events", &batch, "batch-b").await;
+    assert_eq!(other.1["ingested"], 2);
+    let (_, stats) = app.get("/api/guilds/90/stats").await;
+    assert_eq!(stats["messages"], 4, "{stats}");
+
+    for bad in ["", "two words", &"k".repeat(129)] {
+        let response = app.post_keyed("/api/events", &batch, bad).await;
+        assert_error(&response, 400, "invalid_field", Some("Idempotency-Key"));
+    }
+    let (_, stats) = app.get("/api/guilds/90/stats").await;
+    assert_eq!(stats["messages"], 4, "a refused key stores nothing");
 }
 
 pub async fn stats_window_errors_name_the_window(app: &TestApp) {

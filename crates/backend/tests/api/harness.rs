@@ -124,6 +124,16 @@ impl TestApp {
         self.json(Method::POST, path, body).await
     }
 
+    /// A JSON POST with an `Idempotency-Key`.
+    pub async fn post_keyed(&self, path: &str, body: &Value, key: &str) -> (StatusCode, Value) {
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("idempotency-key", key)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         self.json(Method::PUT, path, body).await
     }

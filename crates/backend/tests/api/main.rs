@@ -51,6 +51,7 @@ storage_tests!(
     moderation_body_errors_name_the_field,
     events_feed_the_stats,
     event_batch_errors_name_the_field,
+    a_repeated_batch_key_is_counted_once,
     stats_window_errors_name_the_window,
     unknown_routes_and_methods_are_json,
     health_check_passes_once_migrated,

@@ -58,6 +58,17 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
     ]
 }
 
+/// The commands, their error handler, and replies that ping nobody
+/// (poise's default lets a reply ping users).
+pub fn framework_options() -> poise::FrameworkOptions<Data, Error> {
+    poise::FrameworkOptions {
+        commands: all(),
+        on_error: |error| Box::pin(on_error(error)),
+        allowed_mentions: Some(no_mentions()),
+        ..Default::default()
+    }
+}
+
 /// Counts the commands poise refused before they ran (missing permission,
 /// used outside a server, failed to reply...), then answers as poise does.
 pub async fn on_error(error: poise::FrameworkError<'_, Data, Error>) {
@@ -162,8 +173,18 @@ where
     }
 }
 
-fn to_create_reply(reply: Reply) -> CreateReply {
-    let mut create = CreateReply::default().ephemeral(reply.ephemeral);
+/// What a reply may ping: nothing. Replies echo what users typed (a `/warn`
+/// reason), which must never ping `@everyone`, a role or a user. Also the
+/// framework's default, for the replies poise sends itself (errors).
+pub fn no_mentions() -> serenity::CreateAllowedMentions {
+    serenity::CreateAllowedMentions::new()
+}
+
+/// The Discord message of `reply`.
+pub fn to_create_reply(reply: Reply) -> CreateReply {
+    let mut create = CreateReply::default()
+        .ephemeral(reply.ephemeral)
+        .allowed_mentions(no_mentions());
     if let Some(content) = reply.content {
         create = create.content(content);
     }

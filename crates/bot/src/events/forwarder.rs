@@ -7,21 +7,22 @@ use std::{
     time::Duration,
 };
 
-use telemetry::metrics::CounterVec;
-use tokio::{
-    sync::{mpsc, oneshot},
-    task::JoinHandle,
-    time::Instant,
+use telemetry::{
+    batching::{self, BatchConfig, BatchReceiver, Closer, DeadlinePassed},
+    metrics::CounterVec,
 };
+use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::{Instrument, Span};
 
 use crate::clients::{GatewayApi, gateway::GatewayEvent};
 
-/// `discord_events_dropped_total{reason}`: `queue_full` or `gateway_error`.
+/// `discord_events_dropped_total{reason}`: `queue_full` (the queue was
+/// full), `gateway_error` (the gateway did not take the batch) or `shutdown`
+/// (still queued at the shutdown deadline).
 pub static EVENTS_DROPPED: LazyLock<CounterVec> = LazyLock::new(|| {
     telemetry::metrics::counter_vec(
         "discord_events_dropped_total",
-        "Discord events not delivered to the gateway, by reason (queue_full, gateway_error)",
+        "Discord events not delivered to the gateway, by reason (queue_full, gateway_error, shutdown)",
         &["reason"],
     )
 });
@@ -65,7 +66,7 @@ pub struct EventForwarder {
 
 /// Stops the flushing task after a last flush.
 pub struct ForwarderTask {
-    close: oneshot::Sender<()>,
+    closer: Closer,
     task: JoinHandle<()>,
 }
 
@@ -74,11 +75,14 @@ impl EventForwarder {
         gateway: Arc<G>,
         config: ForwarderConfig,
     ) -> (Self, ForwarderTask) {
-        let (tx, rx) = mpsc::channel(config.capacity.max(1));
+        let (tx, queue, closer) = batching::channel(BatchConfig {
+            capacity: config.capacity,
+            max_batch: config.max_batch,
+            flush_interval: config.flush_interval,
+        });
         telemetry::metrics::expose_queue(&tx);
-        let (close, closed) = oneshot::channel();
-        let task = tokio::spawn(run(gateway, config, rx, closed));
-        (Self { tx }, ForwarderTask { close, task })
+        let task = tokio::spawn(run(gateway, queue));
+        (Self { tx }, ForwarderTask { closer, task })
     }
 }
 
@@ -99,84 +103,61 @@ impl EventSink for EventForwarder {
 }
 
 impl ForwarderTask {
-    /// Flushes what is queued, waiting at most `grace`.
-    pub async fn shutdown(self, grace: Duration) {
-        let _ = self.close.send(());
-        if tokio::time::timeout(grace, self.task).await.is_err() {
-            tracing::warn!(
+    /// Flushes what is queued, waiting at most `grace`; events still queued
+    /// then are counted (`shutdown`) and logged with their number.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.closer.close(grace);
+        // The task gives up at the deadline by itself; the margin only
+        // guards against a bug keeping it busy.
+        if tokio::time::timeout(grace + Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::error!(
                 context = "Shutdown",
-                "event forwarder did not flush within {grace:?}"
+                "event forwarder did not stop at its deadline"
             );
         }
     }
 }
 
-async fn run<G: GatewayApi>(
-    gateway: Arc<G>,
-    config: ForwarderConfig,
-    mut rx: mpsc::Receiver<Queued>,
-    mut closed: oneshot::Receiver<()>,
-) {
-    let mut batch = Vec::with_capacity(config.max_batch);
-    let mut closing = false;
-    while !closing {
-        let first = tokio::select! {
-            item = rx.recv() => item,
-            _ = &mut closed => None,
-        };
-        let Some(first) = first else { break };
-        batch.push(first);
-        let deadline = Instant::now() + config.flush_interval;
-        while batch.len() < config.max_batch {
-            tokio::select! {
-                item = rx.recv() => match item {
-                    Some(item) => batch.push(item),
-                    None => break,
-                },
-                () = tokio::time::sleep_until(deadline) => break,
-                _ = &mut closed => {
-                    closing = true;
-                    break;
-                }
+async fn run<G: GatewayApi>(gateway: Arc<G>, mut queue: BatchReceiver<Queued>) {
+    while let Some(batch) = queue.next_batch().await {
+        let span = tracing::info_span!("discord.events.flush", batch.size = batch.len());
+        for queued in &batch {
+            span.follows_from(&queued.span);
+        }
+        let events: Vec<GatewayEvent> = batch.into_iter().map(|queued| queued.event).collect();
+        let post = gateway.post_events(&events).instrument(span.clone());
+        match queue.before_deadline(post).await {
+            Ok(Ok(_accepted)) => {}
+            Ok(Err(error)) => {
+                let _entered = span.enter();
+                dropped("gateway_error", events.len());
+                tracing::warn!(
+                    context = "Discord",
+                    error = %error,
+                    dropped = events.len(),
+                    "{} events lost: the gateway did not take their batch",
+                    events.len()
+                );
+            }
+            Err(DeadlinePassed) => {
+                let lost = events.len() + queue.close_and_drain().len();
+                dropped("shutdown", lost);
+                tracing::warn!(
+                    context = "Shutdown",
+                    dropped = lost,
+                    "{lost} events lost: still queued at the flush deadline"
+                );
+                return;
             }
         }
-        if closing {
-            // The partial batch is completed from the queue below.
-            break;
-        }
-        flush(gateway.as_ref(), &mut batch).await;
-    }
-    // Closing: deliver what is already queued, then stop.
-    while let Ok(item) = rx.try_recv() {
-        batch.push(item);
-        if batch.len() >= config.max_batch {
-            flush(gateway.as_ref(), &mut batch).await;
-        }
-    }
-    if !batch.is_empty() {
-        flush(gateway.as_ref(), &mut batch).await;
     }
 }
 
-async fn flush<G: GatewayApi>(gateway: &G, batch: &mut Vec<Queued>) {
-    let span = tracing::info_span!("discord.events.flush", batch.size = batch.len());
-    for queued in batch.iter() {
-        span.follows_from(&queued.span);
-    }
-    let events: Vec<GatewayEvent> = batch.drain(..).map(|queued| queued.event).collect();
-    async {
-        if let Err(error) = gateway.post_events(&events).await {
-            EVENTS_DROPPED
-                .with_label_values(&["gateway_error"])
-                .inc_by(events.len() as u64);
-            tracing::warn!(
-                context = "Discord",
-                error = %error,
-                dropped = events.len(),
-                "cannot forward events to the gateway"
-            );
-        }
-    }
-    .instrument(span)
-    .await;
+fn dropped(reason: &str, events: usize) {
+    EVENTS_DROPPED
+        .with_label_values(&[reason])
+        .inc_by(u64::try_from(events).unwrap_or(u64::MAX));
 }
