@@ -512,12 +512,19 @@ def check_network_policies(overlay, documents):
         http_port = source.ports.get("http")
         if not allowed(policies, monitoring, source, http_port):
             error(f"{overlay}: NetworkPolicies block Prometheus ({MONITORING}) -> {service}:{http_port}")
-    # A connection nothing makes stays closed: the backend is not reachable
-    # from the bot, only from the gateway.
+    # A connection nothing makes stays closed: the backend (no authentication
+    # of its own: its API erases personal data) is reachable from the gateway
+    # and Prometheus' scrapes only, not from the bot nor any other monitoring pod.
     if (NAMESPACE, "bot") in endpoints and (NAMESPACE, "backend") in endpoints:
         bot, backend = endpoints[(NAMESPACE, "bot")][0], endpoints[(NAMESPACE, "backend")][0]
         if allowed(policies, bot, backend, backend.ports.get("http")):
             error(f"{overlay}: NetworkPolicies let the bot reach the backend (only the gateway may)")
+        grafana = Endpoint(MONITORING, {"app.kubernetes.io/name": "grafana"})
+        if allowed(policies, grafana, backend, backend.ports.get("http")):
+            error(
+                f"{overlay}: NetworkPolicies let any {MONITORING} pod (e.g. Grafana) reach the backend "
+                "(only Prometheus may)"
+            )
     return checked
 
 

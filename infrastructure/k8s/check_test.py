@@ -67,6 +67,12 @@ class Checks(unittest.TestCase):
         check.check_network_policies("prod", self.documents)
         self.assertError("let the bot reach the backend")
 
+    def test_only_prometheus_of_the_monitoring_namespace_reaches_the_backend(self):
+        peer = find(self.documents, "NetworkPolicy", "telemetry")["spec"]["ingress"][0]["from"][0]
+        peer.pop("podSelector")
+        check.check_network_policies("prod", self.documents)
+        self.assertError("pod (e.g. Grafana) reach the backend")
+
     def test_a_literal_secret_is_reported(self):
         self.documents.append(
             {

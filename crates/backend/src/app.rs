@@ -9,7 +9,7 @@ use telemetry::{
 };
 use tokio::net::TcpListener;
 
-use crate::{config::Config, faults, routes, store::Store};
+use crate::{config::Config, faults, pseudonym::Pseudonyms, retention, routes, store::Store};
 
 /// Body limit of every route but `/api/events` (see [`routes::EVENTS_BODY_LIMIT_BYTES`]).
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -61,7 +61,11 @@ pub async fn serve_with(
     config: Config,
     build: fn(AppState, &Ops, Duration) -> Router,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    let store = Store::connect(&config.database_url, config.database_max_connections)
+        .await?
+        .with_pseudonyms(Pseudonyms::new(
+            config.telemetry.logging.hash_salt.as_deref(),
+        ));
     crate::store::expose_pool(&store, config.database_max_connections);
     let business_gauges = crate::store::spawn_business_gauges(store.clone());
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
@@ -97,7 +101,11 @@ pub async fn serve_with(
         &ops,
         config.request_timeout,
     );
+    let retention = retention::spawn(store.clone(), config.retention, ops.shutdown().clone());
     telemetry::serve(listener, app, ops.shutdown()).await?;
+    // Ended with the drain (it stops between two batches): nothing writes
+    // once the pool closes.
+    let _ = retention.await;
     business_gauges.abort();
     store.close().await;
     Ok(())

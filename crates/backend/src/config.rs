@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config};
 
-use crate::store::SqliteFile;
+use crate::{retention::RetentionConfig, store::SqliteFile};
 
 pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/backend.db?mode=rwc";
@@ -25,6 +25,8 @@ pub struct Config {
     pub ops: OpsConfig,
     /// `DEMO_FAULTS`: honour `X-Demo-Fault` (see `crate::faults`).
     pub demo_faults: bool,
+    /// `*_RETENTION_DAYS` and the job's pace (see `crate::retention`).
+    pub retention: RetentionConfig,
 }
 
 impl Config {
@@ -44,6 +46,7 @@ impl Config {
             )?),
             ops: OpsConfig::from_env(telemetry.environment)?,
             demo_faults: demo_faults(telemetry.environment)?,
+            retention: RetentionConfig::from_env()?,
             telemetry,
         })
     }

@@ -47,7 +47,11 @@ fn unknown_log_format_exits_2_naming_the_variable() {
 fn demo_faults_are_refused_in_production() {
     let (status, stderr) = testkit::run_to_exit(
         "backend",
-        &[("ENVIRONMENT", "production"), ("DEMO_FAULTS", "true")],
+        &[
+            ("ENVIRONMENT", "production"),
+            ("LOG_HASH_SALT", "test-salt"),
+            ("DEMO_FAULTS", "true"),
+        ],
     );
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(

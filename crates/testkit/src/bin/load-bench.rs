@@ -306,6 +306,7 @@ impl Drop for Receivers {
 fn common(builder: ServiceBuilder, log: &Path) -> anyhow::Result<ServiceBuilder> {
     Ok(builder
         .env("ENVIRONMENT", "production")
+        .env("LOG_HASH_SALT", "load-bench-salt")
         .env("LOG_FORMAT", "json")
         .env("SHUTDOWN_GRACE_SECONDS", "0")
         .stdout_to_file(std::fs::File::create(log)?))
