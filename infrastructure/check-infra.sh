@@ -59,16 +59,30 @@ empty_env=$(mktemp)
 trap 'rm -f "$empty_env"; rm -rf "$rendered"' EXIT
 env -i PATH="$PATH" docker-compose --env-file "$empty_env" -f docker/docker-compose.yml --profile apps config -q
 echo "docker/docker-compose.yml: valid"
-if out=$(env -i PATH="$PATH" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config -q 2>&1); then
-  fail "docker/docker-compose.prod.yml must refuse to start without GF_SECURITY_ADMIN_PASSWORD"
-fi
-grep -q GF_SECURITY_ADMIN_PASSWORD <<<"$out" || fail "unexpected compose error: $out"
-echo "docker/docker-compose.prod.yml: refused without GF_SECURITY_ADMIN_PASSWORD"
-prod_secrets=(GF_SECURITY_ADMIN_PASSWORD=check GATEWAY_API_KEYS=check BOT_GATEWAY_API_KEY=check METRICS_TOKEN=check)
-env -i PATH="$PATH" "${prod_secrets[@]}" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config -q
-echo "docker/docker-compose.prod.yml: valid with it (and the gateway keys)"
-published=$(env -i PATH="$PATH" "${prod_secrets[@]}" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config \
-  | awk '/^  [a-z-]+:$/ {svc=$1} /^    ports:/ {print svc}' | tr -d ':' | sort -u | tr '\n' ' ')
+# Every production secret is required: without any one of them (the others
+# set), compose refuses to start and names it. Grafana's secret key among
+# them: its built-in default is public.
+prod_secrets=(GF_SECURITY_ADMIN_PASSWORD=check GF_SECURITY_SECRET_KEY=check LOG_HASH_SALT=check
+  GATEWAY_API_KEYS=check BOT_GATEWAY_API_KEY=check METRICS_TOKEN=check)
+for secret in "${prod_secrets[@]}"; do
+  name=${secret%%=*}
+  others=()
+  for other in "${prod_secrets[@]}"; do [ "$other" = "$secret" ] || others+=("$other"); done
+  if out=$(env -i PATH="$PATH" "${others[@]}" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config -q 2>&1); then
+    fail "docker/docker-compose.prod.yml must refuse to start without $name"
+  fi
+  grep -q "set $name" <<<"$out" || fail "unexpected compose error without $name: $out"
+done
+echo "docker/docker-compose.prod.yml: refused without any one of ${prod_secrets[*]%%=*}"
+prod_config=$(env -i PATH="$PATH" "${prod_secrets[@]}" docker-compose --env-file "$empty_env" -f docker/docker-compose.prod.yml config)
+echo "docker/docker-compose.prod.yml: valid with them"
+# Grafana logs every request (not only errors) at a level its filters keep.
+grep -Eq "^      GF_SERVER_ROUTER_LOGGING: ['\"]?true['\"]?$" <<<"$prod_config" \
+  || fail "docker/docker-compose.prod.yml: Grafana needs GF_SERVER_ROUTER_LOGGING=true (its access log)"
+grep -Eq "^      GF_LOG_FILTERS: .*context:(info|debug)" <<<"$prod_config" \
+  || fail "docker/docker-compose.prod.yml: Grafana's request lines are written at info by the context logger: GF_LOG_FILTERS needs context:info"
+echo "docker/docker-compose.prod.yml: Grafana's access log is on"
+published=$(awk '/^  [a-z-]+:$/ {svc=$1} /^    ports:/ {print svc}' <<<"$prod_config" | tr -d ':' | sort -u | tr '\n' ' ')
 [ "$published" = "grafana " ] || fail "production publishes ports for: $published(only grafana may)"
 echo "docker/docker-compose.prod.yml: only grafana publishes a port"
 

@@ -61,7 +61,11 @@ CRD_FILES = {
 HELM_VALUES = {
     # our values file -> (chart defaults file, blocks the chart renders
     # verbatim into the engine's config, whose keys are the engine's own)
-    "kube-prometheus-stack-values.yaml": ("kube-prometheus-stack-chart-88.5.3.values.yaml", []),
+    # (the Grafana subchart's own keys: its defaults are not in the stack's)
+    "kube-prometheus-stack-values.yaml": (
+        "kube-prometheus-stack-chart-88.5.3.values.yaml",
+        ["grafana.grafana.ini", "grafana.envValueFrom"],
+    ),
     "loki-values.yaml": ("loki-chart-7.3.0.values.yaml", ["loki.limits_config"]),
     "tempo-distributed-values.yaml": ("tempo-distributed-chart-1.61.3.values.yaml", ["storage.trace"]),
 }
@@ -512,12 +516,19 @@ def check_network_policies(overlay, documents):
         http_port = source.ports.get("http")
         if not allowed(policies, monitoring, source, http_port):
             error(f"{overlay}: NetworkPolicies block Prometheus ({MONITORING}) -> {service}:{http_port}")
-    # A connection nothing makes stays closed: the backend is not reachable
-    # from the bot, only from the gateway.
+    # A connection nothing makes stays closed: the backend (no authentication
+    # of its own: its API erases personal data) is reachable from the gateway
+    # and Prometheus' scrapes only, not from the bot nor any other monitoring pod.
     if (NAMESPACE, "bot") in endpoints and (NAMESPACE, "backend") in endpoints:
         bot, backend = endpoints[(NAMESPACE, "bot")][0], endpoints[(NAMESPACE, "backend")][0]
         if allowed(policies, bot, backend, backend.ports.get("http")):
             error(f"{overlay}: NetworkPolicies let the bot reach the backend (only the gateway may)")
+        grafana = Endpoint(MONITORING, {"app.kubernetes.io/name": "grafana"})
+        if allowed(policies, grafana, backend, backend.ports.get("http")):
+            error(
+                f"{overlay}: NetworkPolicies let any {MONITORING} pod (e.g. Grafana) reach the backend "
+                "(only Prometheus may)"
+            )
     return checked
 
 
@@ -560,6 +571,21 @@ def check_helm_values(schemas, values):
         with open(os.path.join(schemas, "helm-values", defaults_name), encoding="utf-8") as file:
             text = file.read()
         check_keys(values[name], yaml.safe_load(text), text, "", verbatim, f"helm/{name}")
+
+
+def check_grafana_values(values):
+    """Grafana in production: its secret key from a Secret (required, never
+    the public default) and its access log on."""
+    grafana = values["kube-prometheus-stack-values.yaml"].get("grafana", {})
+    where = "helm/kube-prometheus-stack-values.yaml: grafana"
+    key = ((grafana.get("envValueFrom") or {}).get("GF_SECURITY_SECRET_KEY") or {}).get("secretKeyRef") or {}
+    if not key.get("name") or not key.get("key") or key.get("optional"):
+        error(f"{where}: envValueFrom.GF_SECURITY_SECRET_KEY must be a required secretKeyRef")
+    ini = grafana.get("grafana.ini") or {}
+    if (ini.get("server") or {}).get("router_logging") is not True:
+        error(f"{where}: grafana.ini server.router_logging must be true (the access log)")
+    if "context:info" not in str((ini.get("log") or {}).get("filters", "")):
+        error(f"{where}: grafana.ini log.filters needs context:info (the access log's level)")
 
 
 def helm_services(values):
@@ -710,6 +736,7 @@ def main():
     check_collector_config("otel-collector-loadbalancer.yaml")
     if schemas:
         check_helm_values(schemas, values)
+    check_grafana_values(values)
     for overlay in OVERLAYS:
         documents = render(overlay)
         if not documents:

@@ -67,6 +67,24 @@ class Checks(unittest.TestCase):
         check.check_network_policies("prod", self.documents)
         self.assertError("let the bot reach the backend")
 
+    def test_only_prometheus_of_the_monitoring_namespace_reaches_the_backend(self):
+        peer = find(self.documents, "NetworkPolicy", "telemetry")["spec"]["ingress"][0]["from"][0]
+        peer.pop("podSelector")
+        check.check_network_policies("prod", self.documents)
+        self.assertError("pod (e.g. Grafana) reach the backend")
+
+    def test_grafana_without_its_secret_key_or_access_log_is_reported(self):
+        values = copy.deepcopy(VALUES)
+        grafana = values["kube-prometheus-stack-values.yaml"]["grafana"]
+        grafana["envValueFrom"].pop("GF_SECURITY_SECRET_KEY")
+        grafana["grafana.ini"]["server"]["router_logging"] = False
+        check.check_grafana_values(values)
+        self.assertError("GF_SECURITY_SECRET_KEY must be a required secretKeyRef")
+        self.assertError("router_logging must be true")
+        check.errors.clear()
+        check.check_grafana_values(VALUES)
+        self.assertEqual(check.errors, [])
+
     def test_a_literal_secret_is_reported(self):
         self.documents.append(
             {

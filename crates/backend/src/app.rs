@@ -9,7 +9,7 @@ use telemetry::{
 };
 use tokio::net::TcpListener;
 
-use crate::{config::Config, faults, routes, store::Store};
+use crate::{config::Config, faults, pseudonym::Pseudonyms, retention, routes, store::Store};
 
 /// Body limit of every route but `/api/events` (see [`routes::EVENTS_BODY_LIMIT_BYTES`]).
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -65,7 +65,10 @@ pub async fn serve_with(
         config.database_url.expose(),
         config.database_max_connections,
     )
-    .await?;
+    .await?
+    .with_pseudonyms(Pseudonyms::new(
+        config.telemetry.logging.hash_salt.as_ref().map(|salt| salt.expose().as_str()),
+    ));
     crate::store::expose_pool(&store, config.database_max_connections);
     let business_gauges = crate::store::spawn_business_gauges(store.clone());
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
@@ -101,7 +104,11 @@ pub async fn serve_with(
         &ops,
         config.request_timeout,
     );
+    let retention = retention::spawn(store.clone(), config.retention, ops.shutdown().clone());
     ops.serve(listener, app).await?;
+    // Ended with the drain (it stops between two batches): nothing writes
+    // once the pool closes.
+    let _ = retention.await;
     business_gauges.abort();
     store.close().await;
     Ok(())

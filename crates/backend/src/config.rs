@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use telemetry::{ConfigError, Environment, OpsConfig, TelemetryConfig, config, secrets::SecretUrl};
 
-use crate::store::SqliteFile;
+use crate::{retention::RetentionConfig, store::SqliteFile};
 
 pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/backend.db?mode=rwc";
@@ -26,6 +26,8 @@ pub struct Config {
     pub ops: OpsConfig,
     /// `DEMO_FAULTS`: honour `X-Demo-Fault` (see `crate::faults`).
     pub demo_faults: bool,
+    /// `*_RETENTION_DAYS` and the job's pace (see `crate::retention`).
+    pub retention: RetentionConfig,
 }
 
 impl Config {
@@ -45,6 +47,7 @@ impl Config {
             )?),
             ops: OpsConfig::from_env(telemetry.environment)?,
             demo_faults: demo_faults(telemetry.environment)?,
+            retention: RetentionConfig::from_env()?,
             telemetry,
         })
     }

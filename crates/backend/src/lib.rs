@@ -10,6 +10,8 @@ pub mod error;
 pub mod extract;
 pub mod faults;
 pub mod model;
+pub mod pseudonym;
+pub mod retention;
 pub mod routes;
 pub mod snowflake;
 pub mod store;

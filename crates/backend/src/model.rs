@@ -152,6 +152,24 @@ pub struct ModerationAction {
     pub created_at: i64,
 }
 
+/// Body of `POST /api/privacy/erasures`. The id travels in the body, not
+/// the path: a path is recorded in the request's span and access log.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequest {
+    pub user_id: Snowflake,
+}
+
+/// What an erasure changed; `pseudonym` is the id the user's moderation
+/// entries carry from now on (and the only form of the id the log shows).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErasureReport {
+    pub pseudonym: Snowflake,
+    pub members_deleted: u64,
+    pub moderation_actions_as_target: u64,
+    pub moderation_actions_as_moderator: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {

@@ -50,6 +50,7 @@ fn demo_faults_are_refused_in_production() {
         &[
             ("ENVIRONMENT", "production"),
             ("METRICS_TOKEN", "t"),
+            ("LOG_HASH_SALT", "test-salt"),
             ("DEMO_FAULTS", "true"),
         ],
     );

@@ -77,7 +77,7 @@ fn outside_development_the_development_gateway_key_is_refused() {
         ("staging", Some("dev-key")),
         ("production", None),
     ] {
-        let mut env = vec![("ENVIRONMENT", environment)];
+        let mut env = vec![("ENVIRONMENT", environment), ("LOG_HASH_SALT", "test-salt")];
         env.extend(key.map(|key| ("GATEWAY_API_KEY", key)));
         let (status, stderr) = testkit::run_to_exit("bot", &env);
         assert_eq!(status.code(), Some(2), "{env:?}: stderr:\n{stderr}");

@@ -37,7 +37,10 @@ fn malformed_backend_url_exits_2_naming_the_variable() {
 #[test]
 fn missing_api_keys_outside_development_exits_2_naming_the_variable() {
     for environment in ["staging", "production"] {
-        let (status, stderr) = testkit::run_to_exit("gateway", &[("ENVIRONMENT", environment)]);
+        let (status, stderr) = testkit::run_to_exit(
+            "gateway",
+            &[("ENVIRONMENT", environment), ("LOG_HASH_SALT", "test-salt")],
+        );
         assert_eq!(status.code(), Some(2), "{environment}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains("GATEWAY_API_KEYS"), "{stderr}");

@@ -124,6 +124,7 @@ async fn production_unsampled_requests_keep_their_ids_and_export_nothing() {
     let mut backend = ServiceBuilder::new("backend")
         .env("ENVIRONMENT", "production")
         .env("METRICS_TOKEN", "t")
+        .env("LOG_HASH_SALT", "test-salt")
         .env("LOG_FORMAT", "json")
         .env("SHUTDOWN_GRACE_SECONDS", "0")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())

@@ -4,6 +4,7 @@ mod events;
 mod guilds;
 mod members;
 mod moderation;
+mod privacy;
 mod stats;
 
 use axum::{
@@ -13,6 +14,7 @@ use axum::{
 };
 
 pub use moderation::MODERATION_ACTIONS;
+pub use privacy::ERASURES;
 pub use stats::parse_window;
 
 use crate::app::AppState;
@@ -29,6 +31,7 @@ pub fn router() -> Router<AppState> {
             get(moderation::list).post(moderation::create),
         )
         .route("/api/guilds/{id}/stats", get(stats::get))
+        .route("/api/privacy/erasures", post(privacy::erase))
         .route(
             "/api/events",
             post(events::ingest).layer(DefaultBodyLimit::max(EVENTS_BODY_LIMIT_BYTES)),

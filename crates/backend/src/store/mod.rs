@@ -7,12 +7,14 @@
 //! The price is the `Any` type set (integers, text), hence times stored as
 //! Unix milliseconds and settings as JSON text.
 
+mod erasure;
 mod events;
 mod guilds;
 mod members;
 mod metrics;
 mod migrations;
 mod moderation;
+mod retention;
 mod stats;
 
 use std::{
@@ -26,11 +28,13 @@ use sqlx::{AnyPool, any::AnyPoolOptions};
 use telemetry::metrics::HistogramVec;
 use tracing::Instrument;
 
+pub use erasure::ERASED_REASON;
 pub use events::{BATCH_KEY_RETENTION, EVENT_BATCHES_DUPLICATE, EVENTS_INGESTED, Ingestion};
 pub use metrics::{expose_pool, spawn_business_gauges};
 pub use migrations::MIGRATOR;
+pub use retention::RetainedTable;
 
-use crate::snowflake::IdGenerator;
+use crate::{pseudonym::Pseudonyms, snowflake::IdGenerator};
 
 /// Time spent in each store operation, by operation (the store method).
 pub static DB_QUERY_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
@@ -110,6 +114,8 @@ pub struct Store {
     pool: AnyPool,
     engine: Engine,
     ids: Arc<IdGenerator>,
+    /// The pseudonyms of erased users (salted with `LOG_HASH_SALT`).
+    pseudonyms: Pseudonyms,
 }
 
 impl Store {
@@ -154,6 +160,7 @@ impl Store {
             pool,
             engine,
             ids: Arc::new(IdGenerator::new()),
+            pseudonyms: Pseudonyms::default(),
         };
         store
             .timed("migrate", "MIGRATE", "_sqlx_migrations", async {
@@ -161,6 +168,13 @@ impl Store {
             })
             .await?;
         Ok(store)
+    }
+
+    /// Erased users get their pseudonyms from `pseudonyms` (default: the
+    /// public development salt).
+    pub fn with_pseudonyms(mut self, pseudonyms: Pseudonyms) -> Self {
+        self.pseudonyms = pseudonyms;
+        self
     }
 
     pub fn engine(&self) -> Engine {

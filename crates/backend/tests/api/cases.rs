@@ -6,6 +6,8 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, assert_error};
+// Personal data's cases live in their own module, run by the same table.
+pub use crate::privacy::*;
 
 fn event(kind: &str, guild: &str, user: &str, ago: Duration) -> Value {
     json!({

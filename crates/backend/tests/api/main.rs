@@ -6,6 +6,7 @@
 
 mod cases;
 mod harness;
+mod privacy;
 
 use testkit::postgres::PgCluster;
 
@@ -55,6 +56,11 @@ storage_tests!(
     stats_window_errors_name_the_window,
     unknown_routes_and_methods_are_json,
     health_check_passes_once_migrated,
+    erasure_deletes_members_and_pseudonymises_moderation,
+    erasure_body_errors_name_the_field,
+    retention_removes_old_rows_and_keeps_recent_ones,
+    retention_work_per_run_is_bounded,
+    retention_job_runs_at_start_and_stops_on_shutdown,
 );
 
 /// The timeout layer answers 503 JSON, the server's failure: not 408, which

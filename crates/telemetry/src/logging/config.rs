@@ -40,7 +40,8 @@ pub struct LoggingConfig {
     pub filter: Option<String>,
     /// `LOG_REDACT_KEYS`: extra field names to redact (comma-separated).
     pub redact_keys: Vec<String>,
-    /// `LOG_HASH_SALT`: salt of [`hash_email`](super::hash_email).
+    /// `LOG_HASH_SALT`: salt of [`hash_email`](super::hash_email) and of the
+    /// backend's pseudonyms of erased users. Required in production.
     pub hash_salt: Option<Secret<String>>,
     /// `LOKI_URL` and the other `LOKI_*` shipping settings.
     pub loki: LokiConfig,
@@ -76,15 +77,48 @@ impl LoggingConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
-            hash_salt: var("LOG_HASH_SALT").map(Secret::new),
+            hash_salt: hash_salt(var(HASH_SALT_VAR), environment)?.map(Secret::new),
             loki: LokiConfig::from_env()?,
         })
+    }
+}
+
+const HASH_SALT_VAR: &str = "LOG_HASH_SALT";
+
+/// Production sets its own salt: the built-in one is in this source, so
+/// anyone could hash candidate addresses or ids and match the pseudonyms.
+fn hash_salt(
+    salt: Option<String>,
+    environment: Environment,
+) -> Result<Option<String>, ConfigError> {
+    match salt {
+        None if environment == Environment::Production => Err(ConfigError::new(
+            HASH_SALT_VAR,
+            "",
+            "required in production (a random secret, e.g. `openssl rand -hex 32`): \
+             the built-in salt is public",
+        )),
+        salt => Ok(salt),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_salt_is_required_in_production_only() {
+        let error = hash_salt(None, Environment::Production).unwrap_err();
+        assert_eq!(error.var, HASH_SALT_VAR);
+        assert_eq!(error.to_string().lines().count(), 1, "{error}");
+        for environment in [Environment::Development, Environment::Staging] {
+            assert_eq!(hash_salt(None, environment), Ok(None));
+        }
+        assert_eq!(
+            hash_salt(Some("s3cret".into()), Environment::Production),
+            Ok(Some("s3cret".into()))
+        );
+    }
 
     #[test]
     fn format_parses_case_insensitively() {

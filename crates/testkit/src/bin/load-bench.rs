@@ -308,6 +308,7 @@ fn common(builder: ServiceBuilder, log: &Path) -> anyhow::Result<ServiceBuilder>
         .env("ENVIRONMENT", "production")
         // Required in production; `wrk` never reads /metrics.
         .env("METRICS_TOKEN", "load-bench")
+        .env("LOG_HASH_SALT", "load-bench-salt")
         .env("LOG_FORMAT", "json")
         .env("SHUTDOWN_GRACE_SECONDS", "0")
         .stdout_to_file(std::fs::File::create(log)?))
