@@ -67,7 +67,12 @@ pub async fn serve_with(
     )
     .await?
     .with_pseudonyms(Pseudonyms::new(
-        config.telemetry.logging.hash_salt.as_ref().map(|salt| salt.expose().as_str()),
+        config
+            .telemetry
+            .logging
+            .hash_salt
+            .as_ref()
+            .map(|salt| salt.expose().as_str()),
     ));
     crate::store::expose_pool(&store, config.database_max_connections);
     let business_gauges = crate::store::spawn_business_gauges(store.clone());

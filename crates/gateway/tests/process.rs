@@ -58,6 +58,7 @@ fn production_without_metrics_token_exits_2_naming_it() {
         "gateway",
         &[
             ("ENVIRONMENT", "production"),
+            ("LOG_HASH_SALT", "test-salt"),
             ("GATEWAY_API_KEYS", "client-key:api"),
         ],
     );
@@ -74,6 +75,7 @@ fn keys_without_scopes_outside_development_exit_2_without_printing_a_key() {
             &[
                 ("ENVIRONMENT", environment),
                 ("METRICS_TOKEN", "t"),
+                ("LOG_HASH_SALT", "test-salt"),
                 ("GATEWAY_API_KEYS", "s3cret-a:api,s3cret-b"),
             ],
         );

@@ -133,6 +133,9 @@ pub struct Service {
     child: Child,
     pub stdout: Output,
     pub stderr: Output,
+    /// Its own working directory (removed when it stops): the default
+    /// SQLite file (`./data/backend.db`) is never shared between tests.
+    workdir: std::path::PathBuf,
 }
 
 /// Builder for a [`Service`]: the binary plus its environment.
@@ -140,6 +143,18 @@ pub struct ServiceBuilder {
     name: String,
     command: Command,
     port: u16,
+    workdir: std::path::PathBuf,
+}
+
+/// A fresh empty directory under the system's temporary directory.
+fn fresh_workdir(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("testkit-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+    dir
 }
 
 impl ServiceBuilder {
@@ -153,6 +168,7 @@ impl ServiceBuilder {
     /// shell wrapper a manifest starts the binary through).
     pub fn with_program(name: &str, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Self {
         let port = free_port();
+        let workdir = fresh_workdir(name);
         let mut command = Command::new(program);
         command
             .args(args)
@@ -162,7 +178,7 @@ impl ServiceBuilder {
             .env("PORT", port.to_string())
             .env("NO_COLOR", "1")
             .env("ENVIRONMENT", "development")
-            .current_dir(std::env::temp_dir())
+            .current_dir(&workdir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -170,6 +186,7 @@ impl ServiceBuilder {
             name: name.to_owned(),
             command,
             port,
+            workdir,
         }
     }
 
@@ -217,6 +234,7 @@ impl ServiceBuilder {
             child,
             stdout,
             stderr,
+            workdir: self.workdir,
         }
     }
 }
@@ -311,6 +329,7 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.workdir);
     }
 }
 

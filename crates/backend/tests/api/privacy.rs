@@ -28,7 +28,10 @@ async fn seen(app: &TestApp, guild: i64, user: i64, days_ago: i64) {
         user_id: id(user),
         occurred_at: now_ms() - days_ago * DAY_MS,
     };
-    app.store.ingest_events(&[event]).await.unwrap();
+    app.store
+        .ingest_events(&[event], None, now_ms())
+        .await
+        .unwrap();
 }
 
 /// A moderation entry recorded `days_ago` days ago.
