@@ -37,6 +37,9 @@ deny: ## Supply chain (deny.toml): licences allowed, no unlisted duplicate versi
 	$(CARGO) fetch --locked --quiet
 	$(CARGO) deny --offline --locked check bans licenses sources
 
+fuzz: ## Fuzz the network-facing parsers, FUZZ_SECONDS (60) each; nightly cargo-fuzz; not in make test
+	@scripts/fuzz.sh
+
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
