@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: help dev-all dev-backend dev-gateway dev-bot build test test-deps lint fmt-check clippy nextest \
-        bench bench-load test-faults doctor stack-up stack-down stack-logs stack-reset check-k8s k8s-generate check-infra
+        bench bench-load test-faults doctor deny fuzz stack-up stack-down stack-logs stack-reset check-k8s k8s-generate check-infra
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,13 +23,22 @@ dev-bot: ## Run the bot alone (HTTP port 3003)
 build: ## Build every binary (debug)
 	$(CARGO) build --workspace --bins
 
-test: test-deps fmt-check clippy check-k8s check-infra nextest ## Everything CI runs: install what is missing, lint, the whole suite
+test: test-deps fmt-check deny clippy check-k8s check-infra nextest ## Everything CI runs: install what is missing, lint, the whole suite
 
 test-deps: ## Install the tools the tests need (idempotent)
 	@scripts/install-test-deps.sh
 
 fmt-check:
 	$(CARGO) fmt --all --check
+
+# The crates are fetched from crates.io first so cargo-deny runs --offline:
+# it never reaches for the advisory database (docs/security.md, "Supply chain").
+deny: ## Supply chain (deny.toml): licences allowed, no unlisted duplicate versions, crates.io only
+	$(CARGO) fetch --locked --quiet
+	$(CARGO) deny --offline --locked check bans licenses sources
+
+fuzz: ## Fuzz the network-facing parsers, FUZZ_SECONDS (60) each; nightly cargo-fuzz; not in make test
+	@scripts/fuzz.sh
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

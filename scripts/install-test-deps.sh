@@ -10,6 +10,14 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/
 # `script` (util-linux) gives the `make dev-all` test its pseudo-terminal.
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+# Supply-chain checks (`make deny`). Pinned: deny.toml's schema follows the
+# tool's releases. A first install compiles for about 6 minutes on 2 cores.
+CARGO_DENY_VERSION=0.20.2
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  cargo install --locked cargo-deny --version "$CARGO_DENY_VERSION"
+elif [ "$(cargo-deny --version)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+  echo "install-test-deps: $(cargo-deny --version) found; deny.toml is checked with $CARGO_DENY_VERSION" >&2
+fi
 # Observability stack checks (make check-infra) and the real-Prometheus test.
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)

@@ -85,7 +85,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
             (parent, Some(name)) if message.starts_with("missing field") => {
                 format!("{parent}.{name}")
             }
-            (path, _) => path.to_owned(),
+            // An empty key (`{"": 1}`) adds an empty segment: name its parent.
+            (path, _) => match path.trim_end_matches('.') {
+                "" => "body".to_owned(),
+                parent => parent.to_owned(),
+            },
         };
         RequestError::invalid(field, message)
     })
@@ -98,7 +102,7 @@ fn quoted_field(message: &str) -> Option<&str> {
     if !is_field_error {
         return None;
     }
-    message.split('`').nth(1)
+    message.split('`').nth(1).filter(|name| !name.is_empty())
 }
 
 /// serde_json appends " at line 1 column 42": noise for an API client.
@@ -143,6 +147,12 @@ mod tests {
         assert_eq!(field_of(r#"{"itms": []}"#), "itms");
         assert_eq!(field_of(r#"{"items": 3}"#), "items");
         assert_eq!(field_of("[]"), "body");
+        // Found by fuzzing (`api_bodies`): an empty key was named as "".
+        assert_eq!(field_of(r#"{"": 1}"#), "body");
+        assert_eq!(
+            field_of(r#"{"items":[{"id":1,"name":"a","":0}]}"#),
+            "items[0]"
+        );
         assert_eq!(
             field_of(&format!(r#"{{"items":[{item},{{"id":"x","name":"b"}}]}}"#)),
             "items[1].id"
