@@ -32,13 +32,7 @@ async fn gateway(backend_url: &str, env: &[(&str, &str)]) -> Service {
 }
 
 async fn send(request: reqwest::RequestBuilder) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = request.send().await.expect("the gateway answers");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|_| panic!("{status}: body is not JSON: {text}"));
-    (status, headers, body)
+    testkit::send_json(request).await
 }
 
 fn events() -> Value {

@@ -91,6 +91,30 @@ where
 }
 
 /// A plain HTTP client for tests (no proxy, short timeout).
+/// Sends `request` and returns its status, headers and JSON body (panics,
+/// naming the status and the text, when the body is not JSON).
+pub async fn send_json(
+    request: reqwest::RequestBuilder,
+) -> (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    serde_json::Value,
+) {
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("the service does not answer: {error}"));
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|error| panic!("{status}: body: {error}"));
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{status}: body is not JSON: {text}"));
+    (status, headers, body)
+}
+
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
