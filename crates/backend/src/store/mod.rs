@@ -125,6 +125,9 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url);
+        // Each connection to `sqlite::memory:` is a database of its own: one
+        // connection, kept for the life of the pool, is the database.
+        let in_memory = engine == Engine::Sqlite && SqliteFile::parse(url).is_none();
         let url = match SqliteFile::parse(url) {
             Some(file) if engine == Engine::Sqlite => {
                 if file.creates() {
@@ -135,8 +138,15 @@ impl Store {
             _ => url.to_owned(),
         };
         let url = url.as_str();
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
+        let mut options = AnyPoolOptions::new();
+        if in_memory {
+            options = options
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = options
+            .max_connections(if in_memory { 1 } else { max_connections })
             // A request waits this long for a connection, then gets a 503.
             .acquire_timeout(Duration::from_secs(5))
             // The ping before each acquire guards against connections a
@@ -275,6 +285,21 @@ impl<'a> SqliteFile<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every query of an in-memory database sees the migrated schema, however
+    /// many run at once (each connection would otherwise be a fresh, empty
+    /// database).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_in_memory_database_is_one_database_for_every_query() {
+        let store = Store::connect("sqlite::memory:", 8).await.unwrap();
+        let checks = (0..32).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.health().await })
+        });
+        for check in checks.collect::<Vec<_>>() {
+            assert_eq!(check.await.unwrap(), Ok(()));
+        }
+    }
 
     #[test]
     fn sqlite_urls_name_their_file_and_mode() {

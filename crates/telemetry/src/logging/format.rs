@@ -128,9 +128,9 @@ pub fn render_json(record: &Record, meta: &ServiceMeta, out: &mut String) {
     out.push_str(&meta.json_meta);
     if let Some(trace) = &record.trace {
         out.push_str(",\"trace_id\":\"");
-        out.push_str(&trace.trace_id);
+        out.push_str(trace.trace_id());
         out.push_str("\",\"span_id\":\"");
-        out.push_str(&trace.span_id);
+        out.push_str(trace.span_id());
         out.push('"');
     }
     for (key, value) in &record.fields {
@@ -182,31 +182,26 @@ pub fn render_pretty(record: &Record, meta: &ServiceMeta, color: bool, out: &mut
 }
 
 fn write_pretty_value(out: &mut String, value: &FieldValue) {
-    match value {
-        FieldValue::Str(text) => {
-            let plain = !text.is_empty()
-                && !text
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
-            if plain {
-                out.push_str(text);
-            } else {
-                write_json_str(out, text);
-            }
-        }
-        other => write_json_value(out, other),
+    let Some(text) = value.as_text() else {
+        return write_json_value(out, value);
+    };
+    let plain = !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
+    if plain {
+        out.push_str(text);
+    } else {
+        write_json_str(out, text);
     }
 }
 
 fn write_json_value(out: &mut String, value: &FieldValue) {
     match value {
         FieldValue::Str(text) => write_json_str(out, text),
-        FieldValue::I64(v) => {
-            let _ = write!(out, "{v}");
-        }
-        FieldValue::U64(v) => {
-            let _ = write!(out, "{v}");
-        }
+        FieldValue::Shared(text) => write_json_str(out, text),
+        FieldValue::I64(v) => out.push_str(itoa::Buffer::new().format(*v)),
+        FieldValue::U64(v) => out.push_str(itoa::Buffer::new().format(*v)),
         FieldValue::F64(v) if v.is_finite() => {
             let _ = write!(out, "{v}");
         }
@@ -227,25 +222,25 @@ pub fn write_json_str(out: &mut String, text: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let byte = bytes[i];
-        let (escape, len): (&str, usize) = match byte {
+        // One table load per byte: this loop runs over every log line.
+        let (escape, len): (&str, usize) = match JSON_ESCAPE[usize::from(bytes[i])] {
+            0 => {
+                i += 1;
+                continue;
+            }
             b'"' => ("\\\"", 1),
             b'\\' => ("\\\\", 1),
-            b'\n' => ("\\n", 1),
-            b'\r' => ("\\r", 1),
-            b'\t' => ("\\t", 1),
-            0..=0x1f | 0x7f => ("", 1),
-            0xc2 | 0xe2 => match unsafe_char_len(&bytes[i..]) {
+            b'n' => ("\\n", 1),
+            b'r' => ("\\r", 1),
+            b't' => ("\\t", 1),
+            b'u' => ("", 1),
+            _ => match unsafe_char_len(&bytes[i..]) {
                 0 => {
                     i += 1;
                     continue;
                 }
                 len => ("", len),
             },
-            _ => {
-                i += 1;
-                continue;
-            }
         };
         out.push_str(&text[start..i]);
         if escape.is_empty() {
@@ -259,6 +254,27 @@ pub fn write_json_str(out: &mut String, text: &str) {
     out.push_str(&text[start..]);
     out.push('"');
 }
+
+/// Per byte, how [`write_json_str`] escapes it: 0 copied as is; `"`, `\\`,
+/// `n`, `r`, `t` the two-character escapes; `u` a `\\u00XX`; `m` the lead
+/// byte of a character that may be a C1 control or U+2028/U+2029.
+static JSON_ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = b'u';
+        byte += 1;
+    }
+    table[0x7f] = b'u';
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table[0xc2] = b'm';
+    table[0xe2] = b'm';
+    table
+};
 
 /// The UTF-8 length of the character at the start of `bytes` when it is a
 /// C1 control (`C2 80`–`C2 9F`) or U+2028/U+2029 (`E2 80 A8`/`A9`), else 0.
@@ -323,13 +339,29 @@ pub fn write_rfc3339_millis(out: &mut String, time: SystemTime) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days as i64);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    );
+    // By hand: `write!` costs more than the rest of a line's fixed fields.
+    let digits = |out: &mut String, value: u64, width: usize| {
+        let mut buffer = itoa::Buffer::new();
+        let text = buffer.format(value);
+        for _ in text.len()..width {
+            out.push('0');
+        }
+        out.push_str(text);
+    };
+    digits(out, u64::try_from(year).unwrap_or(0), 4);
+    out.push('-');
+    digits(out, u64::from(month), 2);
+    out.push('-');
+    digits(out, u64::from(day), 2);
+    out.push('T');
+    digits(out, rem / 3600, 2);
+    out.push(':');
+    digits(out, (rem % 3600) / 60, 2);
+    out.push(':');
+    digits(out, rem % 60, 2);
+    out.push('.');
+    digits(out, u64::from(millis), 3);
+    out.push('Z');
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian

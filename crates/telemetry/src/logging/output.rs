@@ -4,7 +4,7 @@
 //! [`MakeWriter`]) and Loki (the JSON line). When the console writes JSON
 //! too, the line is rendered once and serves both.
 
-use std::{io::Write as _, sync::Arc};
+use std::{cell::RefCell, io::Write as _, sync::Arc};
 
 use tracing::{Event, Subscriber, span};
 use tracing_subscriber::{Layer, fmt::MakeWriter, layer::Context, registry::LookupSpan};
@@ -99,26 +99,61 @@ where
             return;
         }
         let record = Record::capture(event, &ctx, &self.redactor, &self.dispatch);
-        let mut json = None;
+        // Rendered into this thread's buffer: no allocation, and no growing
+        // copies, per line. Loki takes a copy of exactly the line's size.
+        LINE.with(|buffer| {
+            let Ok(mut line) = buffer.try_borrow_mut() else {
+                // Re-entered (an output's writer logging): a buffer of its own.
+                return self.write(event, &record, loki, &mut String::new());
+            };
+            line.clear();
+            self.write(event, &record, loki, &mut line);
+            if line.capacity() > MAX_KEPT_LINE_CAPACITY {
+                *line = String::new();
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// The line being rendered on this thread, reused from event to event.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// A buffer grown past this by one huge line is not kept for the next.
+const MAX_KEPT_LINE_CAPACITY: usize = 64 * 1024;
+
+impl<W> OutputLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    /// Renders `record` into `line` for the console, then for Loki (the
+    /// console's JSON line serves both).
+    fn write(
+        &self,
+        event: &Event<'_>,
+        record: &Record,
+        loki: Option<&LokiSink>,
+        line: &mut String,
+    ) {
+        let mut json_rendered = false;
         if let Some((make_writer, style)) = &self.console {
-            let mut line = String::with_capacity(320);
-            style.render_into(&record, &self.meta, &mut line);
+            style.render_into(record, &self.meta, line);
             // One write per line so concurrent lines never interleave.
             let _ = make_writer
                 .make_writer_for(event.metadata())
                 .write_all(line.as_bytes());
-            if *style == ConsoleStyle::Json && loki.is_some() {
+            if *style == ConsoleStyle::Json {
                 line.pop(); // the newline
-                json = Some(line);
+                json_rendered = true;
             }
         }
         if let Some(loki) = loki {
-            let line = json.unwrap_or_else(|| {
-                let mut line = String::with_capacity(320);
-                render_json(&record, &self.meta, &mut line);
-                line
-            });
-            loki.queue(record, line, &self.meta);
+            if !json_rendered {
+                line.clear();
+                render_json(record, &self.meta, line);
+            }
+            loki.queue(record, line.as_str(), &self.meta);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! fields of its enclosing spans, its context and trace ids. Every output
 //! renders from a [`Record`], so they cannot disagree on what is redacted.
 
-use std::{fmt::Write as _, time::SystemTime};
+use std::{borrow::Cow, fmt::Write as _, sync::Arc, time::SystemTime};
 
 use tracing::{
     Event, Level, Subscriber,
@@ -23,6 +23,9 @@ use super::{
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     Str(String),
+    /// A span's text field: every event in the span carries it, so it is
+    /// shared rather than copied per event.
+    Shared(Arc<str>),
     I64(i64),
     U64(u64),
     F64(f64),
@@ -34,6 +37,17 @@ pub enum FieldValue {
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields(pub(crate) Vec<(&'static str, FieldValue)>);
 
+impl FieldValue {
+    /// The text of a string value.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Str(text) => Some(text),
+            Self::Shared(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
 impl SpanFields {
     fn set(&mut self, key: &'static str, value: FieldValue) {
         match self.0.iter_mut().find(|(k, _)| *k == key) {
@@ -44,7 +58,7 @@ impl SpanFields {
 }
 
 /// An event ready to render.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Record {
     pub time: SystemTime,
     pub level: Level,
@@ -125,7 +139,7 @@ pub(crate) fn on_new_span<S>(
     if extensions.get_mut::<SpanFields>().is_some() {
         return;
     }
-    let mut capture = Capture::new(redactor);
+    let mut capture = Capture::for_span(redactor);
     attrs.record(&mut capture);
     extensions.insert(SpanFields(capture.fields));
 }
@@ -141,7 +155,7 @@ pub(crate) fn on_record<S>(
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = ctx.span(id) else { return };
-    let mut capture = Capture::new(redactor);
+    let mut capture = Capture::for_span(redactor);
     values.record(&mut capture);
     let mut extensions = span.extensions_mut();
     match extensions.get_mut::<SpanFields>() {
@@ -158,6 +172,9 @@ pub(crate) fn on_record<S>(
 /// bridge) and `otel.*` (OpenTelemetry directives) skipped, sensitive names redacted, JSON-valued strings scrubbed.
 struct Capture<'r> {
     redactor: &'r Redactor,
+    /// Span fields: text kept as [`FieldValue::Shared`], so each event in
+    /// the span takes a reference instead of a copy.
+    shared: bool,
     message: String,
     context: Option<String>,
     fields: Vec<(&'static str, FieldValue)>,
@@ -167,56 +184,91 @@ impl<'r> Capture<'r> {
     fn new(redactor: &'r Redactor) -> Self {
         Self {
             redactor,
+            shared: false,
             message: String::new(),
             context: None,
             fields: Vec::with_capacity(8),
         }
     }
 
+    /// For spans: [`Capture::shared`] set.
+    fn for_span(redactor: &'r Redactor) -> Self {
+        Self {
+            shared: true,
+            ..Self::new(redactor)
+        }
+    }
+
     fn push(&mut self, field: &Field, value: FieldValue) {
         let name = field.name();
-        // `log.*`: the `log` bridge's metadata; `otel.*`: instructions to
-        // the OpenTelemetry layer (span name, kind, status), not data.
-        if name.starts_with("log.") || name.starts_with("otel.") {
+        if is_directive(name) {
             return;
         }
-        let value = match (self.redactor.treatment(name), value) {
-            (Treatment::Keep, value) => value,
-            (treatment, FieldValue::Str(text)) => {
-                FieldValue::Str(Redactor::replace_text(treatment, &text).unwrap_or(text))
-            }
-            // A number or flag under a sensitive name: nothing to keep.
-            (_, _) => FieldValue::Str(REDACTED.to_owned()),
+        let value = match self.redactor.treatment_of_field(name) {
+            Treatment::Keep => value,
+            treatment => match value.as_text() {
+                Some(text) => FieldValue::Str(
+                    Redactor::replace_text(treatment, text).unwrap_or_else(|| text.to_owned()),
+                ),
+                // A number or flag under a sensitive name: nothing to keep.
+                None => FieldValue::Str(REDACTED.to_owned()),
+            },
         };
         self.fields.push((name, value));
     }
 
-    fn push_text(&mut self, field: &Field, text: String) {
+    /// Text is copied once, when it is kept: redaction and URL scrubbing
+    /// look at the borrowed value and allocate only when they change it.
+    fn push_text(&mut self, field: &Field, text: Cow<'_, str>) {
         match field.name() {
-            "message" => self.message = sanitize_urls_in(&text).unwrap_or(text),
-            "context" => self.context = Some(text),
+            "message" => {
+                self.message = sanitize_urls_in(&text).unwrap_or_else(|| text.into_owned());
+            }
+            "context" => self.context = Some(text.into_owned()),
+            name if is_directive(name) => {}
             _ => {
-                let text = self.redactor.redact_json_text(&text).unwrap_or(text);
-                let text = sanitize_urls_in(&text).unwrap_or(text);
-                self.push(field, FieldValue::Str(text));
+                let text = match self.redactor.redact_json_text(&text) {
+                    Some(redacted) => Cow::Owned(redacted),
+                    None => text,
+                };
+                let text = match sanitize_urls_in(&text) {
+                    Some(sanitized) => Cow::Owned(sanitized),
+                    None => text,
+                };
+                let value = if self.shared {
+                    FieldValue::Shared(Arc::from(&*text))
+                } else {
+                    FieldValue::Str(text.into_owned())
+                };
+                self.push(field, value);
             }
         }
     }
 }
 
+/// `log.*`: the `log` bridge's metadata; `otel.*`: instructions to the
+/// OpenTelemetry layer (span name, kind, status), not data. Skipped before
+/// their value is formatted.
+fn is_directive(name: &str) -> bool {
+    name.starts_with("log.") || name.starts_with("otel.")
+}
+
 impl Visit for Capture<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push_text(field, value.to_owned());
+        self.push_text(field, Cow::Borrowed(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if is_directive(field.name()) {
+            return;
+        }
         let mut text = String::new();
         let _ = write!(text, "{value:?}");
-        self.push_text(field, text);
+        self.push_text(field, Cow::Owned(text));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push_text(field, value.to_string());
+        self.push_text(field, Cow::Owned(value.to_string()));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -230,14 +282,14 @@ impl Visit for Capture<'_> {
     fn record_i128(&mut self, field: &Field, value: i128) {
         match i64::try_from(value) {
             Ok(v) => self.push(field, FieldValue::I64(v)),
-            Err(_) => self.push_text(field, value.to_string()),
+            Err(_) => self.push_text(field, Cow::Owned(value.to_string())),
         }
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
         match u64::try_from(value) {
             Ok(v) => self.push(field, FieldValue::U64(v)),
-            Err(_) => self.push_text(field, value.to_string()),
+            Err(_) => self.push_text(field, Cow::Owned(value.to_string())),
         }
     }
 

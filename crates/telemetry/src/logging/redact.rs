@@ -2,8 +2,10 @@
 //! output sees the value, and the GDPR helpers of the logging guide.
 
 use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
     net::IpAddr,
-    sync::{Arc, OnceLock},
+    sync::{Arc, OnceLock, RwLock},
 };
 
 use sha2::{Digest, Sha256};
@@ -18,6 +20,35 @@ pub use crate::secrets::{REDACTED, Treatment};
 pub struct Redactor {
     /// Extra names from `LOG_REDACT_KEYS`, lowercased.
     extra: Arc<[String]>,
+    /// The treatment of each field name seen so far. Field names are the
+    /// callsites' `&'static str`s (a bounded set), and classifying one costs
+    /// about a thousand instructions: every event would pay it per field.
+    static_names: Arc<RwLock<HashMap<StaticName, Treatment, BuildHasherDefault<AddressHasher>>>>,
+}
+
+/// A `&'static str` known by its address and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct StaticName(usize, usize);
+
+/// Hashes a [`StaticName`]: the address already spreads well.
+#[derive(Debug, Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.0 = (self.0.rotate_left(5) ^ value as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
 }
 
 impl Redactor {
@@ -29,7 +60,23 @@ impl Redactor {
             .collect();
         Self {
             extra: extra.into(),
+            static_names: Arc::default(),
         }
+    }
+
+    /// [`Redactor::treatment`] of a field name, remembered per name.
+    pub fn treatment_of_field(&self, name: &'static str) -> Treatment {
+        let key = StaticName(name.as_ptr() as usize, name.len());
+        if let Ok(names) = self.static_names.read()
+            && let Some(&treatment) = names.get(&key)
+        {
+            return treatment;
+        }
+        let treatment = self.treatment(name);
+        if let Ok(mut names) = self.static_names.write() {
+            names.insert(key, treatment);
+        }
+        treatment
     }
 
     /// How values under `key` are written.

@@ -4,7 +4,6 @@
 
 use opentelemetry::trace::TraceContextExt as _;
 use prometheus_client::encoding::EncodeLabelSet;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// `{trace_id="<32 hex>"}`, the label Grafana's
 /// `exemplarTraceIdDestinations` looks for.
@@ -13,17 +12,22 @@ pub struct TraceExemplar {
     pub trace_id: String,
 }
 
-/// The current span's trace, if it is sampled.
+/// The current span's trace, if it is sampled. Reads the current span's id
+/// without taking a handle to it (a clone and a close through every layer).
 pub fn sampled_trace_exemplar() -> Option<TraceExemplar> {
-    let span = tracing::Span::current();
-    if span.is_disabled() {
-        return None;
-    }
-    let context = span.context();
-    let otel_span = context.span();
-    let span_context = otel_span.span_context();
-    (span_context.is_valid() && span_context.is_sampled()).then(|| TraceExemplar {
-        trace_id: span_context.trace_id().to_string(),
+    tracing::dispatcher::get_default(|dispatch| {
+        let current = dispatch.current_span();
+        let id = current.id()?;
+        // An unsampled span has no OpenTelemetry data to look up.
+        if crate::trace::head::is_unsampled_id(id, dispatch) {
+            return None;
+        }
+        let context = tracing_opentelemetry::get_otel_context(id, dispatch)?;
+        let otel_span = context.span();
+        let span_context = otel_span.span_context();
+        (span_context.is_valid() && span_context.is_sampled()).then(|| TraceExemplar {
+            trace_id: span_context.trace_id().to_string(),
+        })
     })
 }
 

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use reqwest::{IntoUrl, Method, Request, RequestBuilder, Response};
 use tracing::{Instrument as _, Span, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{layer::method_name, propagation};
 
@@ -76,7 +75,7 @@ impl HttpClient {
     /// unchanged either way.
     pub async fn execute(&self, mut request: Request) -> Result<Response, reqwest::Error> {
         let span = client_span(&request);
-        propagation::inject(&span.context(), request.headers_mut());
+        propagation::inject(&super::head::context_of(&span), request.headers_mut());
         let mut labels = crate::http::ClientLabels {
             http_request_method: method_name(request.method()),
             server_address: request.url().host_str().unwrap_or_default().to_owned(),

@@ -70,17 +70,21 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let span = server_span(&request);
         // A malformed or absent `traceparent` yields an empty context: the
         // span becomes the root of a new trace. Never an error.
-        let _ = span.set_parent(propagation::extract(request.headers()));
+        let parent = propagation::extract(request.headers());
+        let span = super::head::with_remote_parent(&parent, || server_span(&request));
+        let _ = span.set_parent(parent);
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(async move {
             let outcome = future.instrument(span.clone()).await;
             match outcome {
                 Ok(mut response) => {
                     record_status(&span, response.status());
-                    propagation::inject_trace_context(&span.context(), response.headers_mut());
+                    propagation::inject_trace_context(
+                        &super::head::context_of(&span),
+                        response.headers_mut(),
+                    );
                     Ok(response)
                 }
                 Err(error) => {
@@ -103,9 +107,11 @@ fn server_span<B>(request: &Request<B>) -> Span {
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned());
-    let name = match &route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
+    // Formatted only by whoever records it: the OpenTelemetry layer, for a
+    // sampled span (the log outputs skip `otel.*`).
+    let name = SpanName {
+        method,
+        route: route.as_deref(),
     };
     let (address, port) = server_address(request);
     // Header- and path-derived values are bounded: they reach every log
@@ -133,6 +139,21 @@ fn server_span<B>(request: &Request<B>) -> Span {
         network.protocol.version = protocol_version(request.version()),
         error.type = Empty,
     )
+}
+
+/// `{method} {route}`, or the method alone when no route matched.
+struct SpanName<'a> {
+    method: &'static str,
+    route: Option<&'a str>,
+}
+
+impl std::fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.route {
+            Some(route) => write!(f, "{} {route}", self.method),
+            None => f.write_str(self.method),
+        }
+    }
 }
 
 /// Server spans are errors on 5xx only: a 4xx is the client's mistake.

@@ -14,6 +14,7 @@
 pub mod client;
 pub mod config;
 pub mod export;
+pub mod head;
 pub mod layer;
 pub mod limits;
 pub mod metrics;
@@ -25,25 +26,20 @@ pub mod spans;
 use std::{sync::Arc, time::Duration};
 
 use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use tracing::{Metadata, Subscriber};
-use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt as _};
-use tracing_subscriber::{
-    Layer, Registry,
-    filter::{FilterFn, Filtered, filter_fn},
-    registry::LookupSpan,
-};
-
-/// The filter of [`Tracing::layer`]: spans pass, events do not.
-pub type SpansOnly = FilterFn<fn(&Metadata<'_>) -> bool>;
-
-fn is_span(metadata: &Metadata<'_>) -> bool {
-    metadata.is_span()
-}
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use tracing::Subscriber;
+use tracing_opentelemetry::OpenTelemetryLayer;
+use tracing_subscriber::{Layer, Registry, filter::Filtered, layer::Layered, registry::LookupSpan};
 
 pub use client::HttpClient;
 pub use config::{OtlpProtocol, TraceConfig};
 pub use export::SpanQueue;
+pub use head::{HeadSampler, UnsampledIds, context_of, with_remote_parent};
+
+/// What [`Tracing::layer`] returns: the OpenTelemetry layer behind the head
+/// sampler, and the ids of the spans it does not sample.
+pub type SampledSpansLayer<S> =
+    Layered<UnsampledIds, Filtered<OpenTelemetryLayer<S, SdkTracer>, HeadSampler, S>, S>;
 pub use layer::{HttpTrace, HttpTraceLayer, layer};
 pub use provider::{ProviderSettings, TraceInitError};
 
@@ -58,6 +54,9 @@ pub const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Tracing {
     provider: SdkTracerProvider,
+    /// The configured sampler, applied by [`HeadSampled`] when a span is
+    /// created; the provider itself samples everything it is given.
+    sampler: Sampler,
     queue: Option<Arc<SpanQueue>>,
     shutdown_timeout: Duration,
 }
@@ -69,34 +68,38 @@ impl Tracing {
         let built = provider::build(settings)?;
         Ok(Self {
             provider: built.provider,
+            sampler: provider::sampler(settings.config.sampler),
             queue: built.queue,
             shutdown_timeout: settings.config.shutdown_timeout,
         })
     }
 
-    /// The `tracing` layer that turns spans into OpenTelemetry spans.
+    /// The `tracing` layer that turns sampled spans into OpenTelemetry spans.
     ///
-    /// It sees spans only: log events stay log lines (they carry the
-    /// trace id, and Grafana links the two) instead of being copied into
-    /// every span as span events. Per span it records the span's own
+    /// The sampler decides when a span is created ([`head`]): an unsampled
+    /// span builds no OpenTelemetry data and keeps only its ids. Log events
+    /// stay log lines (they carry the trace id, and Grafana links the two)
+    /// instead of being copied into every span as span events. Per span it records the span's own
     /// fields and nothing else: no source location, thread or target
     /// attributes (nobody queries them; each costs an allocation per
     /// span), no busy/idle timings. The OpenTelemetry context is not
     /// attached on every poll of an instrumented future: nothing in the
     /// services reads `Context::current()`; the ids come from the span
     /// itself.
-    pub fn layer<S>(&self) -> Filtered<OpenTelemetryLayer<S, SdkTracer>, SpansOnly, S>
+    pub fn layer<S>(&self) -> SampledSpansLayer<S>
     where
         S: Subscriber + for<'span> LookupSpan<'span>,
     {
-        tracing_opentelemetry::layer()
+        let spans = tracing_opentelemetry::layer()
             .with_tracer(self.provider.tracer(env!("CARGO_PKG_NAME")))
             .with_tracked_inactivity(false)
             .with_location(false)
             .with_threads(false)
             .with_target(false)
-            .with_context_activation(false)
-            .with_filter(filter_fn(is_span as fn(&Metadata<'_>) -> bool))
+            .with_context_activation(false);
+        spans
+            .with_filter(HeadSampler::new(self.sampler.clone()))
+            .and_then(UnsampledIds)
     }
 
     /// [`Tracing::layer`] boxed for the registry the logging pipeline builds.
@@ -168,7 +171,7 @@ pub struct SpanIds {
 /// The ids of the current span (e.g. to quote in an error body); `None`
 /// outside any span.
 pub fn current_ids() -> Option<SpanIds> {
-    let cx = tracing::Span::current().context();
+    let cx = context_of(&tracing::Span::current());
     let span = cx.span();
     let span_context = span.span_context();
     span_context.is_valid().then(|| SpanIds {

@@ -53,7 +53,9 @@ pub struct Provider {
 pub fn build(settings: &ProviderSettings<'_>) -> Result<Provider, TraceInitError> {
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource(settings))
-        .with_sampler(sampler(settings.config.sampler));
+        // Sampling is decided when a span is created (`head`): what reaches
+        // the provider is sampled.
+        .with_sampler(Sampler::AlwaysOn);
     let mut queue = None;
     if let Some(endpoint) = settings.endpoint {
         let runtime =
@@ -134,7 +136,7 @@ pub fn resource(settings: &ProviderSettings<'_>) -> Resource {
         .build()
 }
 
-fn sampler(config: SamplerConfig) -> Sampler {
+pub(crate) fn sampler(config: SamplerConfig) -> Sampler {
     match config {
         SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
         SamplerConfig::AlwaysOff => Sampler::AlwaysOff,

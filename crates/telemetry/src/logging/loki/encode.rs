@@ -115,11 +115,11 @@ pub fn encode(entries: Vec<Entry>, labels: &StreamLabels) -> Result<EncodedBatch
                 vec![
                     LabelPairAdapter {
                         name: "trace_id".to_owned(),
-                        value: ids.trace_id,
+                        value: ids.trace_id().to_owned(),
                     },
                     LabelPairAdapter {
                         name: "span_id".to_owned(),
-                        value: ids.span_id,
+                        value: ids.span_id().to_owned(),
                     },
                 ]
             })
@@ -167,10 +167,7 @@ mod tests {
                 time: UNIX_EPOCH,
                 level: Level::INFO,
                 line: "a".into(),
-                trace: Some(TraceIds {
-                    trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-                    span_id: "00f067aa0ba902b7".into(),
-                }),
+                trace: TraceIds::from_hex("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
             },
             Entry {
                 time: UNIX_EPOCH,

@@ -71,12 +71,12 @@ impl LokiSink {
 
     /// Queues `line`, the JSON rendering of `record` (re-rendered with its
     /// strings cut when it exceeds Loki's line limit).
-    pub(crate) fn queue(&self, record: Record, line: String, meta: &ServiceMeta) {
-        let (time, level, trace) = (record.time, record.level, record.trace.clone());
+    pub(crate) fn queue(&self, record: &Record, line: &str, meta: &ServiceMeta) {
+        let (time, level, trace) = (record.time, record.level, record.trace);
         let line = if line.len() > self.max_line_bytes {
-            fit_line(record, meta, self.max_line_bytes)
+            fit_line(record.clone(), meta, self.max_line_bytes)
         } else {
-            line
+            line.to_owned()
         };
         self.buffer.push(Entry {
             time,
@@ -97,12 +97,15 @@ fn fit_line(mut record: Record, meta: &ServiceMeta, max_line_bytes: usize) -> St
     let strings = 1 + record
         .fields
         .iter()
-        .filter(|(_, v)| matches!(v, FieldValue::Str(_)))
+        .filter(|(_, v)| v.as_text().is_some())
         .count();
     let mut share = max_line_bytes / 2 / strings;
     loop {
         cut(&mut record.message, share);
         for (_, value) in &mut record.fields {
+            if let FieldValue::Shared(text) = value {
+                *value = FieldValue::Str(text.to_string());
+            }
             if let FieldValue::Str(text) = value {
                 cut(text, share);
             }
