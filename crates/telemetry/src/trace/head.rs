@@ -270,3 +270,145 @@ where
     let unsampled = extensions.get::<Unsampled>()?;
     Some(f(unsampled.0.span().span_context()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::{SpanId, TracerProvider as _};
+    use opentelemetry_sdk::{
+        error::OTelSdkResult,
+        trace::{SdkTracerProvider, SpanData, SpanExporter},
+    };
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// Keeps what the SDK exports.
+    #[derive(Debug, Clone, Default)]
+    struct Exported(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanExporter for Exported {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().unwrap().extend(batch);
+            Ok(())
+        }
+    }
+
+    impl Exported {
+        fn names(&self) -> Vec<String> {
+            let spans = self.0.lock().unwrap();
+            spans.iter().map(|span| span.name.to_string()).collect()
+        }
+    }
+
+    /// Runs `f` under a subscriber whose OpenTelemetry layer sits behind a
+    /// head sampler with `sampler`, as `Tracing::layer` builds it.
+    fn with_sampler(sampler: Sampler, f: impl FnOnce()) -> Exported {
+        let exported = Exported::default();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOn)
+            .with_simple_exporter(exported.clone())
+            .build();
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("test"))
+            .with_filter(HeadSampler::new(sampler))
+            .and_then(UnsampledIds);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+        let _ = provider.force_flush();
+        exported
+    }
+
+    fn remote_parent(flags: TraceFlags) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            flags,
+            true,
+            TraceState::default(),
+        ))
+    }
+
+    fn ids(span: &tracing::Span) -> SpanContext {
+        context_of(span).span().span_context().clone()
+    }
+
+    #[test]
+    fn an_unsampled_trace_keeps_its_ids_and_exports_nothing() {
+        let exported = with_sampler(Sampler::AlwaysOff, || {
+            let root = tracing::info_span!("root");
+            assert!(is_unsampled_id(
+                &root.id().unwrap(),
+                &tracing::dispatcher::get_default(Clone::clone)
+            ));
+            let child = root.in_scope(|| tracing::info_span!("child"));
+            let (root, child) = (ids(&root), ids(&child));
+            assert!(root.is_valid() && child.is_valid());
+            assert!(!root.is_sampled() && !child.is_sampled());
+            assert_eq!(child.trace_id(), root.trace_id());
+            assert_ne!(child.span_id(), root.span_id());
+        });
+        assert!(exported.names().is_empty(), "{:?}", exported.names());
+    }
+
+    #[test]
+    fn a_sampled_trace_is_exported_whole() {
+        let exported = with_sampler(Sampler::AlwaysOn, || {
+            let root = tracing::info_span!("root");
+            let child = root.in_scope(|| tracing::info_span!("child"));
+            assert!(ids(&root).is_sampled());
+            assert_eq!(ids(&child).trace_id(), ids(&root).trace_id());
+        });
+        let mut names = exported.names();
+        names.sort();
+        assert_eq!(names, ["child", "root"]);
+    }
+
+    #[test]
+    fn a_remote_parent_decides_for_its_children() {
+        let ratio_zero = || Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.0)));
+        let exported = with_sampler(ratio_zero(), || {
+            let parent = remote_parent(TraceFlags::SAMPLED);
+            let span = with_remote_parent(&parent, || tracing::info_span!("followed"));
+            let _ = span.set_parent(parent);
+            assert!(ids(&span).is_sampled());
+            assert_eq!(
+                ids(&span).trace_id(),
+                remote_parent(TraceFlags::SAMPLED)
+                    .span()
+                    .span_context()
+                    .trace_id()
+            );
+        });
+        assert_eq!(exported.names(), ["followed"]);
+
+        let exported = with_sampler(ratio_zero(), || {
+            let parent = remote_parent(TraceFlags::default());
+            let span = with_remote_parent(&parent, || tracing::info_span!("dropped"));
+            let span_context = ids(&span);
+            assert!(!span_context.is_sampled());
+            assert_eq!(
+                span_context.trace_id(),
+                parent.span().span_context().trace_id()
+            );
+            assert_ne!(
+                span_context.span_id(),
+                parent.span().span_context().span_id()
+            );
+        });
+        assert!(exported.names().is_empty());
+    }
+
+    #[test]
+    fn a_remote_parent_is_used_by_one_span_only() {
+        with_sampler(Sampler::AlwaysOff, || {
+            let parent = remote_parent(TraceFlags::default());
+            let _span = with_remote_parent(&parent, || tracing::info_span!("first"));
+            let next = tracing::info_span!("next");
+            assert_ne!(
+                ids(&next).trace_id(),
+                parent.span().span_context().trace_id()
+            );
+        });
+    }
+}
