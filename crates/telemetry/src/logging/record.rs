@@ -140,6 +140,10 @@ pub(crate) fn on_new_span<S>(
         return;
     }
     let mut capture = Capture::for_span(redactor);
+    // Room for the fields recorded later too (status, error).
+    capture
+        .fields
+        .reserve_exact(attrs.metadata().fields().len());
     attrs.record(&mut capture);
     extensions.insert(SpanFields(capture.fields));
 }
@@ -187,15 +191,20 @@ impl<'r> Capture<'r> {
             shared: false,
             message: String::new(),
             context: None,
-            fields: Vec::with_capacity(8),
+            // An event's own fields, then its spans' (a request's line has
+            // about fifteen): room for them at once, not by doubling.
+            fields: Vec::with_capacity(16),
         }
     }
 
     /// For spans: [`Capture::shared`] set.
     fn for_span(redactor: &'r Redactor) -> Self {
         Self {
+            redactor,
             shared: true,
-            ..Self::new(redactor)
+            message: String::new(),
+            context: None,
+            fields: Vec::new(),
         }
     }
 

@@ -162,6 +162,9 @@ struct Sample {
     /// The backend behind the gateway (gateway path only), per request.
     upstream_cpu_us: f64,
     idle_rss_mib: f64,
+    /// The anonymous part of the idle RSS: the memory the process has of its
+    /// own (the rest is the executable's and libraries' pages).
+    idle_anon_mib: f64,
     peak_rss_mib: f64,
     startup_ms: f64,
 }
@@ -450,6 +453,7 @@ impl Run<'_> {
         }
         warm_up.send().await?.error_for_status()?;
         let idle_rss_mib = service.memory_mib("VmRSS");
+        let idle_anon_mib = service.memory_mib("RssAnon");
 
         let pids = [
             Some(service.pid()),
@@ -481,6 +485,7 @@ impl Run<'_> {
             receivers_cpu_us: per_request(1)?,
             upstream_cpu_us: per_request(2)?,
             idle_rss_mib,
+            idle_anon_mib,
             peak_rss_mib,
             startup_ms,
         })
@@ -629,9 +634,9 @@ fn report(samples: &Samples, options: &Options, evidence: &str) -> String {
         };
         let _ = writeln!(
             out,
-            "| mode | requests/s | p50 (ms) | p99 (ms) | service CPU (µs/req) | × minimal | × bare | receivers CPU (µs/req) |{upstream_header} idle RSS (MiB) | peak RSS (MiB) | startup (ms) |"
+            "| mode | requests/s | p50 (ms) | p99 (ms) | service CPU (µs/req) | × minimal | × bare | receivers CPU (µs/req) |{upstream_header} idle RSS (MiB) | of which private (MiB) | peak RSS (MiB) | startup (ms) |"
         );
-        let columns = if path == Target::Gateway { 12 } else { 11 };
+        let columns = if path == Target::Gateway { 13 } else { 12 };
         let _ = writeln!(out, "| --- |{}", " ---: |".repeat(columns - 1));
         for mode in &options.modes {
             let mode = *mode;
@@ -642,7 +647,7 @@ fn report(samples: &Samples, options: &Options, evidence: &str) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} | {:.1} |{upstream} {:.1} | {:.1} | {:.1} |",
+                "| {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} | {:.1} |{upstream} {:.1} | {:.1} | {:.1} | {:.1} |",
                 mode.label(),
                 rps(mode),
                 m(mode, |s| s.p50_ms),
@@ -652,6 +657,7 @@ fn report(samples: &Samples, options: &Options, evidence: &str) -> String {
                 cpu(mode) / cpu(Mode::Bare),
                 m(mode, |s| s.receivers_cpu_us),
                 m(mode, |s| s.idle_rss_mib),
+                m(mode, |s| s.idle_anon_mib),
                 m(mode, |s| s.peak_rss_mib),
                 m(mode, |s| s.startup_ms),
             );
