@@ -24,16 +24,21 @@ pub struct ServiceMeta {
 
 impl ServiceMeta {
     pub fn new(service: ServiceInfo, environment: Environment) -> Self {
-        Self::with_host(service, environment, &hostname(), std::process::id())
+        Self::for_host(service, environment, &hostname(), std::process::id())
     }
 
     /// With an explicit host and pid (tests pin them).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn with_host(
         service: ServiceInfo,
         environment: Environment,
         hostname: &str,
         pid: u32,
     ) -> Self {
+        Self::for_host(service, environment, hostname, pid)
+    }
+
+    fn for_host(service: ServiceInfo, environment: Environment, hostname: &str, pid: u32) -> Self {
         let mut json_meta = String::from(",\"service\":");
         write_json_str(&mut json_meta, service.name);
         json_meta.push_str(",\"version\":");

@@ -5,6 +5,7 @@
 //! event is captured and redacted once, when it happens, so no output can
 //! see a sensitive value and none pays for the capture twice.
 
+#[cfg(any(test, feature = "test-support"))]
 pub mod capture;
 mod config;
 pub mod console;
@@ -24,6 +25,7 @@ use tracing_subscriber::{
     EnvFilter, Layer, Registry, layer::SubscriberExt, util::SubscriberInitExt,
 };
 
+#[cfg(any(test, feature = "test-support"))]
 pub use capture::CapturedOutput;
 pub use config::{LogFormat, LoggingConfig};
 pub use console::ConsoleStyle;
