@@ -101,17 +101,22 @@ where
         let record = Record::capture(event, &ctx, &self.redactor, &self.dispatch);
         // Rendered into this thread's buffer: no allocation, and no growing
         // copies, per line. Loki takes a copy of exactly the line's size.
-        LINE.with(|buffer| {
+        let reused = LINE.try_with(|buffer| {
+            // Re-entered (an output's writer logging): a buffer of its own.
             let Ok(mut line) = buffer.try_borrow_mut() else {
-                // Re-entered (an output's writer logging): a buffer of its own.
-                return self.write(event, &record, loki, &mut String::new());
+                return false;
             };
             line.clear();
             self.write(event, &record, loki, &mut line);
             if line.capacity() > MAX_KEPT_LINE_CAPACITY {
                 *line = String::new();
             }
+            true
         });
+        // Also when the thread's locals are being torn down.
+        if !matches!(reused, Ok(true)) {
+            self.write(event, &record, loki, &mut String::new());
+        }
     }
 }
 

@@ -50,10 +50,12 @@ thread_local! {
 /// [`OpenTelemetrySpanExt::set_parent`] on the result as well, so a sampled
 /// span is exported as the parent's child.
 pub fn with_remote_parent<T>(parent: &Context, make: impl FnOnce() -> T) -> T {
-    REMOTE_PARENT.with(|slot| *slot.borrow_mut() = Some(parent.clone()));
+    // `try_with`: a span made while the thread's locals are torn down
+    // simply has no remote parent.
+    let _ = REMOTE_PARENT.try_with(|slot| *slot.borrow_mut() = Some(parent.clone()));
     let made = make();
     // Taken by the span's creation, unless the span was disabled.
-    REMOTE_PARENT.with(|slot| slot.borrow_mut().take());
+    let _ = REMOTE_PARENT.try_with(|slot| slot.borrow_mut().take());
     made
 }
 
@@ -98,7 +100,11 @@ impl HeadSampler {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        if let Some(remote) = REMOTE_PARENT.with(|slot| slot.borrow_mut().take()) {
+        if let Some(remote) = REMOTE_PARENT
+            .try_with(|slot| slot.borrow_mut().take())
+            .ok()
+            .flatten()
+        {
             return self.root(Some(&remote), metadata.name());
         }
         match cx.current_span().id() {
@@ -143,7 +149,7 @@ where
         }
         let decision = self.decide(metadata, cx);
         let sampled = matches!(decision, Decision::Sampled);
-        PENDING.with(|slot| {
+        let _ = PENDING.try_with(|slot| {
             *slot.borrow_mut() = Some(Pending {
                 callsite: std::ptr::from_ref(metadata).cast(),
                 decision,
@@ -182,7 +188,11 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: LayerContext<'_, S>) {
-        let Some(pending) = PENDING.with(|slot| slot.borrow_mut().take()) else {
+        let Some(pending) = PENDING
+            .try_with(|slot| slot.borrow_mut().take())
+            .ok()
+            .flatten()
+        else {
             return;
         };
         if !std::ptr::eq(
