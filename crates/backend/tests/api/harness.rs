@@ -53,7 +53,9 @@ impl TestApp {
         let router = app::router(
             AppState {
                 store: store.clone(),
-                demo_faults: false,
+                // A test may ask for a slow or failing request (`X-Demo-Fault`);
+                // no other test sends the header.
+                demo_faults: true,
             },
             &Ops::new(backend::SERVICE, &OpsConfig::default()),
             timeout,

@@ -64,10 +64,16 @@ storage_tests!(
 );
 
 /// The timeout layer answers 503 JSON, the server's failure: not 408, which
-/// says the client was slow (a 1 ns budget: no request fits).
+/// says the client was slow. The request is made to wait 30 s (`X-Demo-Fault`)
+/// against a 50 ms budget: a budget of a few nanoseconds let a query that
+/// answered within the timer's first millisecond through.
 #[tokio::test]
 async fn a_request_over_the_timeout_is_503_json() {
-    let app = harness::TestApp::sqlite_with_timeout(std::time::Duration::from_nanos(1)).await;
-    let response = app.get("/api/guilds/1/stats").await;
+    let app = harness::TestApp::sqlite_with_timeout(std::time::Duration::from_millis(50)).await;
+    let request = axum::http::Request::get("/api/guilds/1/stats")
+        .header(backend::faults::HEADER, "delay=30000")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.send(request).await;
     harness::assert_error(&response, 503, "handler_timeout", None);
 }

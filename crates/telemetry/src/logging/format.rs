@@ -204,7 +204,7 @@ fn write_pretty_value(out: &mut String, value: &FieldValue) {
 fn write_json_value(out: &mut String, value: &FieldValue) {
     match value {
         FieldValue::Str(text) => write_json_str(out, text),
-        FieldValue::Shared(text) => write_json_str(out, text),
+        FieldValue::Shared(text) => write_json_str(out, text.as_str()),
         FieldValue::I64(v) => out.push_str(itoa::Buffer::new().format(*v)),
         FieldValue::U64(v) => out.push_str(itoa::Buffer::new().format(*v)),
         FieldValue::F64(v) if v.is_finite() => {

@@ -25,7 +25,7 @@ pub enum FieldValue {
     Str(String),
     /// A span's text field: every event in the span carries it, so it is
     /// shared rather than copied per event.
-    Shared(Arc<str>),
+    Shared(SharedText),
     I64(i64),
     U64(u64),
     F64(f64),
@@ -42,9 +42,31 @@ impl FieldValue {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Self::Str(text) => Some(text),
-            Self::Shared(text) => Some(text),
+            Self::Shared(text) => Some(text.as_str()),
             _ => None,
         }
+    }
+}
+
+/// What a span's text buffer starts with.
+const SPAN_TEXT_CAPACITY: usize = 256;
+
+/// One text field of a span: a range of the one buffer that holds all the
+/// span's text (one allocation per span, not one per field).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedText {
+    /// `None` only while the span's fields are being captured.
+    buffer: Option<Arc<str>>,
+    start: usize,
+    end: usize,
+}
+
+impl SharedText {
+    pub fn as_str(&self) -> &str {
+        self.buffer
+            .as_deref()
+            .and_then(|buffer| buffer.get(self.start..self.end))
+            .unwrap_or_default()
     }
 }
 
@@ -145,7 +167,7 @@ pub(crate) fn on_new_span<S>(
         .fields
         .reserve_exact(attrs.metadata().fields().len());
     attrs.record(&mut capture);
-    extensions.insert(SpanFields(capture.fields));
+    extensions.insert(SpanFields(capture.into_span_fields()));
 }
 
 /// Applies `span.record(...)` to the stored fields (idempotent, so two
@@ -161,14 +183,15 @@ pub(crate) fn on_record<S>(
     let Some(span) = ctx.span(id) else { return };
     let mut capture = Capture::for_span(redactor);
     values.record(&mut capture);
+    let recorded = capture.into_span_fields();
     let mut extensions = span.extensions_mut();
     match extensions.get_mut::<SpanFields>() {
         Some(fields) => {
-            for (key, value) in capture.fields {
+            for (key, value) in recorded {
                 fields.set(key, value);
             }
         }
-        None => extensions.insert(SpanFields(capture.fields)),
+        None => extensions.insert(SpanFields(recorded)),
     }
 }
 
@@ -176,9 +199,9 @@ pub(crate) fn on_record<S>(
 /// bridge) and `otel.*` (OpenTelemetry directives) skipped, sensitive names redacted, JSON-valued strings scrubbed.
 struct Capture<'r> {
     redactor: &'r Redactor,
-    /// Span fields: text kept as [`FieldValue::Shared`], so each event in
-    /// the span takes a reference instead of a copy.
-    shared: bool,
+    /// Span fields: kept text is appended here and stored as
+    /// [`FieldValue::Shared`] ranges of it (see [`Capture::into_span_fields`]).
+    span_text: Option<String>,
     message: String,
     context: Option<String>,
     fields: Vec<(&'static str, FieldValue)>,
@@ -188,7 +211,7 @@ impl<'r> Capture<'r> {
     fn new(redactor: &'r Redactor) -> Self {
         Self {
             redactor,
-            shared: false,
+            span_text: None,
             message: String::new(),
             context: None,
             // An event's own fields, then its spans' (a request's line has
@@ -197,15 +220,30 @@ impl<'r> Capture<'r> {
         }
     }
 
-    /// For spans: [`Capture::shared`] set.
+    /// For spans: text gathered into one buffer.
     fn for_span(redactor: &'r Redactor) -> Self {
         Self {
             redactor,
-            shared: true,
+            span_text: Some(String::new()),
             message: String::new(),
             context: None,
             fields: Vec::new(),
         }
+    }
+
+    /// The fields of a span capture, their shared text in one allocation.
+    fn into_span_fields(self) -> Vec<(&'static str, FieldValue)> {
+        let mut fields = self.fields;
+        let Some(text) = self.span_text.filter(|text| !text.is_empty()) else {
+            return fields;
+        };
+        let buffer: Arc<str> = Arc::from(text);
+        for (_, value) in &mut fields {
+            if let FieldValue::Shared(shared) = value {
+                shared.buffer = Some(Arc::clone(&buffer));
+            }
+        }
+        fields
     }
 
     fn push(&mut self, field: &Field, value: FieldValue) {
@@ -244,10 +282,26 @@ impl<'r> Capture<'r> {
                     Some(sanitized) => Cow::Owned(sanitized),
                     None => text,
                 };
-                let value = if self.shared {
-                    FieldValue::Shared(Arc::from(&*text))
-                } else {
-                    FieldValue::Str(text.into_owned())
+                let value = match &mut self.span_text {
+                    // Redacted text is replaced by `push`: only kept text
+                    // goes into the span's buffer.
+                    Some(buffer)
+                        if self.redactor.treatment_of_field(field.name()) == Treatment::Keep =>
+                    {
+                        // A server span's text is a few hundred bytes: one
+                        // allocation at the first text field, none after.
+                        if buffer.capacity() == 0 {
+                            buffer.reserve(SPAN_TEXT_CAPACITY.max(text.len()));
+                        }
+                        let start = buffer.len();
+                        buffer.push_str(&text);
+                        FieldValue::Shared(SharedText {
+                            buffer: None,
+                            start,
+                            end: buffer.len(),
+                        })
+                    }
+                    _ => FieldValue::Str(text.into_owned()),
                 };
                 self.push(field, value);
             }

@@ -104,7 +104,7 @@ fn fit_line(mut record: Record, meta: &ServiceMeta, max_line_bytes: usize) -> St
         cut(&mut record.message, share);
         for (_, value) in &mut record.fields {
             if let FieldValue::Shared(text) = value {
-                *value = FieldValue::Str(text.to_string());
+                *value = FieldValue::Str(text.as_str().to_owned());
             }
             if let FieldValue::Str(text) = value {
                 cut(text, share);
