@@ -251,7 +251,13 @@ impl<'r> Capture<'r> {
         if is_directive(name) {
             return;
         }
-        let value = match self.redactor.treatment_of_field(name) {
+        let treatment = self.redactor.treatment_of_field(name);
+        self.push_treated(name, treatment, value);
+    }
+
+    /// Pushes `value` under `name`, replaced as `treatment` says.
+    fn push_treated(&mut self, name: &'static str, treatment: Treatment, value: FieldValue) {
+        let value = match treatment {
             Treatment::Keep => value,
             treatment => match value.as_text() {
                 Some(text) => FieldValue::Str(
@@ -273,7 +279,7 @@ impl<'r> Capture<'r> {
             }
             "context" => self.context = Some(text.into_owned()),
             name if is_directive(name) => {}
-            _ => {
+            name => {
                 let text = match self.redactor.redact_json_text(&text) {
                     Some(redacted) => Cow::Owned(redacted),
                     None => text,
@@ -282,12 +288,11 @@ impl<'r> Capture<'r> {
                     Some(sanitized) => Cow::Owned(sanitized),
                     None => text,
                 };
+                let treatment = self.redactor.treatment_of_field(name);
                 let value = match &mut self.span_text {
-                    // Redacted text is replaced by `push`: only kept text
-                    // goes into the span's buffer.
-                    Some(buffer)
-                        if self.redactor.treatment_of_field(field.name()) == Treatment::Keep =>
-                    {
+                    // Redacted text is replaced by `push_treated`: only kept
+                    // text goes into the span's buffer.
+                    Some(buffer) if treatment == Treatment::Keep => {
                         // A server span's text is a few hundred bytes: one
                         // allocation at the first text field, none after.
                         if buffer.capacity() == 0 {
@@ -303,7 +308,7 @@ impl<'r> Capture<'r> {
                     }
                     _ => FieldValue::Str(text.into_owned()),
                 };
-                self.push(field, value);
+                self.push_treated(name, treatment, value);
             }
         }
     }

@@ -85,15 +85,11 @@ enum Decision {
 #[derive(Debug, Clone)]
 pub struct HeadSampler {
     sampler: Sampler,
-    ids: RandomIdGenerator,
 }
 
 impl HeadSampler {
     pub fn new(sampler: Sampler) -> Self {
-        Self {
-            sampler,
-            ids: RandomIdGenerator::default(),
-        }
+        Self { sampler }
     }
 
     fn decide<S>(&self, metadata: &Metadata<'_>, cx: &LayerContext<'_, S>) -> Decision
@@ -119,9 +115,10 @@ impl HeadSampler {
         let remote = parent
             .map(|cx| cx.span().span_context().clone())
             .filter(SpanContext::is_valid);
-        let trace_id = remote
-            .as_ref()
-            .map_or_else(|| self.ids.new_trace_id(), SpanContext::trace_id);
+        let trace_id = remote.as_ref().map_or_else(
+            || RandomIdGenerator::default().new_trace_id(),
+            SpanContext::trace_id,
+        );
         let result = self.sampler.should_sample(
             parent.filter(|_| remote.is_some()),
             trace_id,
@@ -166,6 +163,16 @@ where
             Interest::never()
         }
     }
+}
+
+/// A child of the unsampled `parent`: its trace, a span id of its own.
+fn unsampled_child(parent: &Context) -> Context {
+    let span_context = parent.span().span_context().clone();
+    unsampled_context(
+        parent,
+        span_context.trace_id(),
+        span_context.trace_state().clone(),
+    )
 }
 
 fn unsampled_context(base: &Context, trace_id: TraceId, state: TraceState) -> Context {
@@ -217,14 +224,9 @@ where
                         .map(|unsampled| unsampled.0.clone())
                 });
                 match parent {
-                    Some(parent) => {
-                        let span_context = parent.span().span_context().clone();
-                        unsampled_context(
-                            &parent,
-                            span_context.trace_id(),
-                            span_context.trace_state().clone(),
-                        )
-                    }
+                    Some(parent) => unsampled_child(&parent),
+                    // A sampled explicit parent under an unsampled current
+                    // span: a trace of its own.
                     None => unsampled_context(
                         &Context::new(),
                         RandomIdGenerator::default().new_trace_id(),
@@ -239,32 +241,33 @@ where
     }
 }
 
-/// The [`Unsampled`] context `span` keeps, if it keeps one.
-fn unsampled_of(span: &tracing::Span) -> Option<Context> {
-    span.with_subscriber(|(id, dispatch)| {
-        let registry = dispatch.downcast_ref::<Registry>()?;
-        let span = registry.span(id)?;
-        let extensions = span.extensions();
-        extensions
-            .get::<Unsampled>()
-            .map(|unsampled| unsampled.0.clone())
-    })
-    .flatten()
+/// `f` of the [`Unsampled`] context the span `id` of `dispatch` keeps; `None`
+/// when it keeps none (sampled, or no head sampler installed).
+fn with_unsampled_id<T>(
+    id: &span::Id,
+    dispatch: &Dispatch,
+    f: impl FnOnce(&Unsampled) -> T,
+) -> Option<T> {
+    let registry = dispatch.downcast_ref::<Registry>()?;
+    let span = registry.span(id)?;
+    let extensions = span.extensions();
+    extensions.get::<Unsampled>().map(f)
 }
 
 /// Whether the head sampler dropped the span `id` of `dispatch` (its ids
 /// exist, nothing exports).
 pub(crate) fn is_unsampled_id(id: &span::Id, dispatch: &Dispatch) -> bool {
-    dispatch
-        .downcast_ref::<Registry>()
-        .and_then(|registry| registry.span(id))
-        .is_some_and(|span| span.extensions().get::<Unsampled>().is_some())
+    with_unsampled_id(id, dispatch, |_| ()).is_some()
 }
 
 /// The context of `span` for propagation: the OpenTelemetry span's when it
 /// is sampled, the [`Unsampled`] one otherwise (its ids, flag `00`).
 pub fn context_of(span: &tracing::Span) -> Context {
-    unsampled_of(span).unwrap_or_else(|| span.context())
+    span.with_subscriber(|(id, dispatch)| {
+        with_unsampled_id(id, dispatch, |unsampled| unsampled.0.clone())
+    })
+    .flatten()
+    .unwrap_or_else(|| span.context())
 }
 
 /// `f` of the span context an unsampled `span` keeps; `None` when the span
